@@ -1,0 +1,124 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/x509"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/mailca/mailca/internal/ca"
+)
+
+var _ ca.Store = (*DB)(nil)
+
+// ReserveSerial implements ca.Store.
+func (db *DB) ReserveSerial(ctx context.Context, r ca.Reservation) error {
+	res, err := db.write.ExecContext(ctx, `
+		INSERT INTO certificates (serial, issuer_id, state, profile, mailbox, spki_sha256, not_before, not_after, lint_der, created_at)
+		SELECT ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?
+		WHERE NOT EXISTS (SELECT 1 FROM blocked_keys WHERE spki_sha256 = ?)`,
+		r.Serial, r.IssuerID, r.Profile, r.Mailbox, r.SPKIHash, r.NotBefore.Unix(), r.NotAfter.Unix(), r.LintDER, db.now().Unix(), r.SPKIHash)
+	switch constraint(err) {
+	case 0:
+	case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return ca.ErrSerialTaken
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+		return ca.ErrKeyInUse
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: reserving serial: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ca.ErrKeyInUse
+	}
+	return nil
+}
+
+// RefuseSerial implements ca.Store.
+func (db *DB) RefuseSerial(ctx context.Context, serial, reason string) error {
+	return db.expectOne(db.write.ExecContext(ctx,
+		`UPDATE certificates SET state = 'refused', refusal = ? WHERE serial = ? AND state = 'reserved'`, reason, serial))
+}
+
+// StoreCertificate implements ca.Store.
+func (db *DB) StoreCertificate(ctx context.Context, serial string, der []byte) error {
+	return db.expectOne(db.write.ExecContext(ctx,
+		`UPDATE certificates SET state = 'issued', der = ?, issued_at = ? WHERE serial = ? AND state = 'reserved'`, der, db.now().Unix(), serial))
+}
+
+func (db *DB) expectOne(res sql.Result, err error) error {
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return errors.New("sqlite: no reserved certificate with that serial")
+	}
+	return nil
+}
+
+// BlockKey records that the key with this SPKI hash may never be
+// certified. Blocking a blocked key again is not an error.
+func (db *DB) BlockKey(ctx context.Context, spkiHash []byte, reason string) error {
+	_, err := db.write.ExecContext(ctx,
+		`INSERT INTO blocked_keys (spki_sha256, reason, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, spkiHash, reason, db.now().Unix())
+	if err != nil {
+		return fmt.Errorf("sqlite: blocking key: %w", err)
+	}
+	return nil
+}
+
+// CertificateRecord is a stored certificate as the store sees it.
+type CertificateRecord struct {
+	Serial  string
+	State   string // reserved, refused or issued
+	Profile string
+	Mailbox string
+	Refusal string
+	LintDER []byte
+	Cert    *x509.Certificate // nil unless issued
+}
+
+// Certificate returns the record for serial, or an error wrapping
+// sql.ErrNoRows when there is none.
+func (db *DB) Certificate(ctx context.Context, serial string) (*CertificateRecord, error) {
+	var (
+		r       CertificateRecord
+		der     []byte
+		refusal sql.NullString
+	)
+	err := db.read.QueryRowContext(ctx,
+		`SELECT serial, state, profile, mailbox, refusal, lint_der, der FROM certificates WHERE serial = ?`, serial).
+		Scan(&r.Serial, &r.State, &r.Profile, &r.Mailbox, &refusal, &r.LintDER, &der)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: certificate %s: %w", serial, err)
+	}
+	r.Refusal = refusal.String
+	if der != nil {
+		if r.Cert, err = x509.ParseCertificate(der); err != nil {
+			return nil, fmt.Errorf("sqlite: certificate %s does not parse: %w", serial, err)
+		}
+	}
+	return &r, nil
+}
+
+// CountCertificates returns how many certificate rows are in each state.
+func (db *DB) CountCertificates(ctx context.Context) (map[string]int, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT state, COUNT(*) FROM certificates GROUP BY state`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, fmt.Errorf("sqlite: %w", err)
+		}
+		out[s] = n
+	}
+	return out, rows.Err()
+}

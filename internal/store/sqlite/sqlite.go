@@ -1,0 +1,170 @@
+// Package sqlite stores mailca's records in an embedded SQLite database.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is a SQLite database opened for mailca. SQLite allows one writer at a
+// time, so writes go through a pool of one connection and reads through a
+// separate pool; WAL lets readers proceed while the writer works.
+type DB struct {
+	path  string
+	write *sql.DB
+	read  *sql.DB
+	now   func() time.Time
+}
+
+// Open opens (creating if needed) the database at path and applies any
+// migrations it lacks. It refuses a database whose schema is newer than
+// this program knows.
+func Open(ctx context.Context, path string) (*DB, error) {
+	db := &DB{path: path, now: time.Now}
+	var err error
+	if db.write, err = sql.Open("sqlite", dsn(path, true)); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	db.write.SetMaxOpenConns(1)
+	if db.read, err = sql.Open("sqlite", dsn(path, false)); err != nil {
+		db.write.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	db.read.SetMaxOpenConns(4)
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// dsn builds the connection string. Every connection gets WAL, foreign
+// keys, a busy timeout and NORMAL synchronisation (durable at each WAL
+// checkpoint, and never corrupt); writers take the write lock when their
+// transaction begins, so two writers never deadlock upgrading a read lock.
+func dsn(path string, writer bool) string {
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+		q.Add("_pragma", p)
+	}
+	if writer {
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	return errors.Join(db.write.Close(), db.read.Close())
+}
+
+// SetClock replaces the clock used for record times; for tests.
+func (db *DB) SetClock(now func() time.Time) { db.now = now }
+
+type migration struct {
+	version int
+	name    string
+}
+
+func listMigrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("sqlite: migration %s is not named NNNN_name.sql", e.Name())
+		}
+		out = append(out, migration{v, e.Name()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	return out, nil
+}
+
+// SchemaVersion returns the newest migration this program knows.
+func SchemaVersion() int {
+	ms, err := listMigrations()
+	if err != nil || len(ms) == 0 {
+		return 0
+	}
+	return ms[len(ms)-1].version
+}
+
+// migrate applies each missing migration in its own transaction.
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	var current int
+	if err := db.write.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	ms, err := listMigrations()
+	if err != nil {
+		return err
+	}
+	if known := SchemaVersion(); current > known {
+		return fmt.Errorf("sqlite: database schema version %d is newer than this mailca knows (%d); upgrade mailca", current, known)
+	}
+	for _, m := range ms {
+		if m.version <= current {
+			continue
+		}
+		body, err := migrations.ReadFile("migrations/" + m.name)
+		if err != nil {
+			return err
+		}
+		err = db.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, db.now().Unix())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// tx runs fn in a write transaction, committing when fn returns nil.
+func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// constraint returns the extended SQLite result code of a constraint
+// violation in err, or 0.
+func constraint(err error) int {
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT {
+		return se.Code()
+	}
+	return 0
+}
