@@ -1,0 +1,61 @@
+# mailca — the commands a developer and CI need.
+#
+#   make run     build mailca and run it on ./mailca-data (created on first run)
+#   make test    install what the tests need (Debian packages, as root) and run them all
+#   make check   gofmt, go vet, staticcheck and the race-enabled tests
+#   make bench   the benchmarks whose figures docs/performance.md reports
+
+GO        ?= go
+DATA      ?= mailca-data
+BIN       := bin/mailca
+# Real S/MIME clients the tests drive: OpenSSL, gpgsm (GnuPG), NSS tools.
+DEB_PKGS  := openssl gpgsm gpg-agent libnss3-tools
+# The programs those packages provide, checked before installing.
+DEB_TOOLS := openssl gpgsm gpg-agent gpgconf certutil pk12util cmsutil
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build run test deps check bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/mailca
+
+run: build
+	./$(BIN) init --dir $(DATA)
+	./$(BIN) issue --dir $(DATA) --email demo@example.com --p12 $(DATA)/demo-$$(date +%s).p12 >/dev/null
+
+# deps installs the Debian packages of the real-client tests when a tool is
+# missing: with apt-get when running as root, else it says what to install.
+deps:
+	@missing=""; for t in $(DEB_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "missing:$$missing"; \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PKGS); \
+		else \
+			echo "install the Debian packages: $(DEB_PKGS)"; exit 1; \
+		fi; \
+	fi
+
+# CI=true makes every test that lacks a tool fail rather than skip.
+test: deps
+	$(GO) vet ./...
+	$(GO) test -timeout 30m ./...
+	$(GO) test -timeout 10m -run '^$$' -bench . -benchtime 1x ./...
+
+check: deps
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) test -race -timeout 30m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3s -count 3 ./internal/ca/
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./internal/mailbox/
+	$(GO) test -run '^$$' -fuzz FuzzParseCSR -fuzztime 60s ./internal/ca/
+
+clean:
+	rm -rf bin
