@@ -59,7 +59,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // transaction begins, so two writers never deadlock upgrading a read lock.
 func dsn(path string, writer bool) string {
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)", "wal_autocheckpoint(10000)"} {
 		q.Add("_pragma", p)
 	}
 	if writer {

@@ -1,0 +1,192 @@
+// Package enrol is the registration authority: policies, invitations, applications, approvals and activation.
+package enrol
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// State is where an enrolment stands (see DESIGN.md, "Enrolment state machine").
+type State string
+
+const (
+	Invited   State = "invited"   // a link went to the mailbox; the form is not yet submitted
+	Submitted State = "submitted" // the form is in; waiting for approval
+	Approved  State = "approved"  // approved; the activation link went to the mailbox
+	Issued    State = "issued"    // the certificate was issued
+	Expired   State = "expired"   // the invitation lapsed unused, or the certificate ran out
+	Cancelled State = "cancelled" // withdrawn by an administrator
+	Rejected  State = "rejected"  // refused by an approver
+	Revoked   State = "revoked"   // the certificate was revoked
+)
+
+// States lists every state in the order of the process.
+var States = []State{Invited, Submitted, Approved, Issued, Expired, Cancelled, Rejected, Revoked}
+
+// Live reports whether an enrolment in state s blocks a new one for the
+// same mailbox and policy.
+func (s State) Live() bool { return s == Invited || s == Submitted || s == Approved || s == Issued }
+
+// Channel is how an enrolment started.
+type Channel string
+
+const (
+	ViaInvitation Channel = "invitation"
+	ViaReferral   Channel = "referral"
+	ViaOpen       Channel = "open"
+)
+
+// Enrolment is one person's way from invitation to certificate.
+type Enrolment struct {
+	ID            int64
+	Policy        string
+	PolicyVersion int
+	State         State
+	Rev           int // row revision, bumped by every transition
+	Channel       Channel
+	Mailbox       string // mailbox.Address.String()
+	MailboxKey    string // mailbox.Address.Key(), for uniqueness
+	GivenName     string
+	Surname       string
+	Fields        map[string]string // custom form fields
+	BatchID       int64             // 0 when not from a CSV batch
+	InvitedBy     string            // actor who invited; "" for referral and open
+	TermsVersion  string            // the terms accepted on submission
+	Serial        string            // the certificate's serial once issued
+	Reason        string            // why it was rejected or cancelled
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	SubmittedAt   time.Time
+	DecidedAt     time.Time // approved or rejected
+	IssuedAt      time.Time
+	ExpiresAt     time.Time // of the invitation, while invited
+	Approvers     []string  // distinct approvers so far (N of M)
+}
+
+// Purpose is what a link may be used for; a link serves one purpose only.
+type Purpose string
+
+const (
+	PurposeInvitation   Purpose = "invitation"   // open the enrolment form
+	PurposeVerification Purpose = "verification" // open self-enrolment: prove the mailbox, then the form
+	PurposeActivation   Purpose = "activation"   // collect the certificate; validates the mailbox
+)
+
+// Link is a stored link: only the SHA-256 of its token is kept.
+type Link struct {
+	Hash        []byte
+	Purpose     Purpose
+	EnrolmentID int64
+	ExpiresAt   time.Time
+	UsedAt      time.Time
+}
+
+// Mail is an email to enqueue in the outbox within a transition.
+type Mail struct {
+	Template    string            // "invitation", "verification", "application", "approved", "rejected", "issued"
+	TemplateSet string            // the policy's template set
+	To          string            // one mailbox
+	EnrolmentID int64             // 0 when not about an enrolment
+	Data        map[string]string // template values; may contain link tokens
+	MessageID   string            // "<...@host>", fixed when enqueued so a retry reuses it
+}
+
+// Event is an audit event written in the same transaction as the change it records.
+type Event struct {
+	Actor  string // "admin:alice@example.com", "user:bob@example.com", "system", "cli"
+	Action string // "enrolment.invite", "enrolment.approve", ...
+	Object string // "enrolment:42"
+	Detail string // no token, password or key, ever
+}
+
+// Validation records how and when a mailbox was validated (S/MIME BR 3.2.2.2).
+type Validation struct {
+	EnrolmentID int64
+	Mailbox     string
+	Method      string // "activation-link": a random value sent to the mailbox and returned
+	BRVersion   string
+	At          time.Time
+}
+
+// Filter selects enrolments. After is a keyset cursor: only IDs below it.
+type Filter struct {
+	State   State
+	Policy  string
+	Mailbox string // prefix of the mailbox
+	BatchID int64
+	Before  int64 // return IDs < Before; 0 means from the newest
+	Limit   int
+}
+
+// Batch is one CSV import.
+type Batch struct {
+	ID        int64
+	Policy    string
+	Filename  string
+	Actor     string
+	State     string // "importing", "done", "failed"
+	Rows      int
+	Invited   int
+	Refused   int
+	CreatedAt time.Time
+	DoneAt    time.Time
+}
+
+// Errors a Store returns.
+var (
+	ErrNotFound  = errors.New("enrol: not found")
+	ErrStale     = errors.New("enrol: state changed meanwhile")
+	ErrDuplicate = errors.New("enrol: already invited or active")
+)
+
+// Store is the persistence enrol needs.
+type Store interface {
+	// SavePolicy stores body as the next version of the named policy and
+	// returns the version.
+	SavePolicy(ctx context.Context, name, body, actor string) (int, error)
+	// Policy returns the current body and version of a policy.
+	Policy(ctx context.Context, name string) (body string, version int, err error)
+	// PolicyAt returns a given version of a policy.
+	PolicyAt(ctx context.Context, name string, version int) (string, error)
+	// PolicyNames lists the policies by name.
+	PolicyNames(ctx context.Context) ([]string, error)
+
+	Enrolment(ctx context.Context, id int64) (*Enrolment, error)
+	Enrolments(ctx context.Context, f Filter) ([]*Enrolment, error)
+	Link(ctx context.Context, hash []byte) (*Link, error)
+	Batch(ctx context.Context, id int64) (*Batch, error)
+
+	// InTx runs fn in one write transaction.
+	InTx(ctx context.Context, fn func(Tx) error) error
+}
+
+// Tx is the write side of Store, inside one transaction.
+type Tx interface {
+	// InsertEnrolment stores e and sets e.ID. It returns ErrDuplicate when
+	// a live enrolment exists for the same policy and mailbox key.
+	InsertEnrolment(e *Enrolment) error
+	// Transition moves enrolment id from state from (at revision rev) to
+	// state e.State, writing the fields of e that the new state sets. It
+	// returns ErrStale when the row is no longer in that state and revision.
+	Transition(id int64, from State, rev int, e *Enrolment) error
+	// AddApprover records a distinct approver and returns how many there are.
+	AddApprover(id int64, approver string, at time.Time) (int, error)
+	InsertLink(l Link) error
+	// UseLink marks an unused, unexpired link of the purpose as used and
+	// returns it; ErrNotFound otherwise.
+	UseLink(hash []byte, purpose Purpose, now time.Time) (*Link, error)
+	// ReleaseLink makes a used link usable again, after an activation
+	// whose request was refused.
+	ReleaseLink(hash []byte) error
+	// RetireLinks marks all unused links of an enrolment as used, so that a
+	// resent link replaces the old one.
+	RetireLinks(enrolmentID int64, purpose Purpose, now time.Time) error
+	Enqueue(m Mail) error
+	Audit(e Event) error
+	RecordValidation(v Validation) error
+	InsertBatch(b *Batch) error
+	UpdateBatch(b *Batch) error
+	// UseReferral records a referral token ID; ErrDuplicate when seen before.
+	UseReferral(jti string, expires time.Time) error
+}
