@@ -236,7 +236,9 @@ type enrolTx struct {
 	headHash []byte
 }
 
-func (t *enrolTx) exec(q string, args ...any) (sql.Result, error) { return t.tx.ExecContext(t.ctx, q, args...) }
+func (t *enrolTx) exec(q string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(t.ctx, q, args...)
+}
 
 func (t *enrolTx) InsertEnrolment(e *enrol.Enrolment) error {
 	fields, err := json.Marshal(e.Fields)
