@@ -221,23 +221,20 @@ func (db *DB) Batch(ctx context.Context, id int64) (*enrol.Batch, error) {
 
 // InTx implements enrol.Store.
 func (db *DB) InTx(ctx context.Context, fn func(enrol.Tx) error) error {
-	return db.tx(ctx, func(tx *sql.Tx) error { return fn(&enrolTx{ctx: ctx, tx: tx, now: db.now}) })
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		return fn(&enrolTx{txStmts: txStmts{ctx: ctx, tx: tx}, now: db.now})
+	})
 }
 
 // enrolTx implements enrol.Tx on one SQLite transaction.
 type enrolTx struct {
-	ctx context.Context
-	tx  *sql.Tx
+	txStmts
 	now func() time.Time
 
 	// head caches the audit chain's last record within the transaction, so
 	// a batch of invitations reads it once rather than once per row.
 	headSeq  int64
 	headHash []byte
-}
-
-func (t *enrolTx) exec(q string, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(t.ctx, q, args...)
 }
 
 func (t *enrolTx) InsertEnrolment(e *enrol.Enrolment) error {
@@ -300,7 +297,7 @@ func (t *enrolTx) AddApprover(id int64, approver string, at time.Time) (int, err
 		return 0, err
 	}
 	var n int
-	err := t.tx.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM approvals WHERE enrolment_id = ?`, id).Scan(&n)
+	err := t.queryRow(`SELECT COUNT(*) FROM approvals WHERE enrolment_id = ?`, id).Scan(&n)
 	return n, err
 }
 
@@ -312,7 +309,7 @@ func (t *enrolTx) InsertLink(l enrol.Link) error {
 func (t *enrolTx) UseLink(hash []byte, purpose enrol.Purpose, now time.Time) (*enrol.Link, error) {
 	var l enrol.Link
 	var exp int64
-	err := t.tx.QueryRowContext(t.ctx, `UPDATE links SET used_at = ? WHERE hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?
+	err := t.queryRow(`UPDATE links SET used_at = ? WHERE hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?
 		RETURNING hash, purpose, enrolment_id, expires_at`, now.Unix(), hash, purpose, now.Unix()).Scan(&l.Hash, &l.Purpose, &l.EnrolmentID, &exp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, enrol.ErrNotFound
@@ -354,7 +351,7 @@ func (t *enrolTx) Enqueue(m enrol.Mail) error {
 // interleave with another writer.
 func (t *enrolTx) Audit(e enrol.Event) error {
 	if t.headHash == nil {
-		err := t.tx.QueryRowContext(t.ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&t.headSeq, &t.headHash)
+		err := t.queryRow(`SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&t.headSeq, &t.headHash)
 		if errors.Is(err, sql.ErrNoRows) {
 			t.headSeq, t.headHash = 0, audit.Genesis
 		} else if err != nil {

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	sqlite "modernc.org/sqlite"
@@ -29,6 +30,8 @@ type DB struct {
 	write *sql.DB
 	read  *sql.DB
 	now   func() time.Time
+
+	stmts sync.Map // query text -> *sql.Stmt on the writer pool; see writeStmt
 }
 
 // Open opens (creating if needed) the database at path and applies any
@@ -59,7 +62,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // transaction begins, so two writers never deadlock upgrading a read lock.
 func dsn(path string, writer bool) string {
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)", "wal_autocheckpoint(10000)"} {
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
 		q.Add("_pragma", p)
 	}
 	if writer {

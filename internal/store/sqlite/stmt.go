@@ -1,0 +1,67 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+)
+
+// txStmts prepares each statement once per transaction. SQLite spends more
+// time parsing a small INSERT than running it, so a transaction that writes
+// many rows (a chunk of a CSV batch) saves most of its cost. The cache is
+// per transaction because the writer pool has one connection, which the
+// transaction holds: preparing on the pool would wait for it forever.
+type txStmts struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+func (t *txStmts) stmt(q string) (*sql.Stmt, error) {
+	if s, ok := t.stmts[q]; ok {
+		return s, nil
+	}
+	s, err := t.tx.PrepareContext(t.ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if t.stmts == nil {
+		t.stmts = map[string]*sql.Stmt{}
+	}
+	t.stmts[q] = s
+	return s, nil
+}
+
+func (t *txStmts) exec(q string, args ...any) (sql.Result, error) {
+	s, err := t.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return s.ExecContext(t.ctx, args...)
+}
+
+func (t *txStmts) queryRow(q string, args ...any) *sql.Row {
+	s, err := t.stmt(q)
+	if err != nil {
+		return t.tx.QueryRowContext(t.ctx, q, args...) // reports the same error on Scan
+	}
+	return s.QueryRowContext(t.ctx, args...)
+}
+
+// writeStmt returns q prepared on the writer pool, for statements that run
+// on their own, outside any transaction. Never call it inside db.tx: the
+// transaction holds the pool's only connection, and preparing would wait for
+// it forever.
+func (db *DB) writeStmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if s, ok := db.stmts.Load(q); ok {
+		return s.(*sql.Stmt), nil
+	}
+	s, err := db.write.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := db.stmts.LoadOrStore(q, s); loaded {
+		s.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return s, nil
+}
