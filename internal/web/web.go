@@ -1,0 +1,88 @@
+// Package web is mailca's HTTP server: the middleware every response passes, the route table and the development mailbox.
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/mailca/mailca/internal/enrol"
+	"github.com/mailca/mailca/internal/web/enrolment"
+)
+
+// Config configures the server. Only Enrol is required.
+type Config struct {
+	// Enrol runs the enrolment process.
+	Enrol *enrol.Service
+	// Mailbox is the development mailbox, shown at /dev/mailbox to
+	// loopback clients. Set it only when no SMTP server is configured;
+	// nil turns the pages off.
+	Mailbox DevMailbox
+	// TemplateDir is the data directory's "templates" folder, where an
+	// organisation overrides the pages of a template set (see
+	// docs/restyling.md). It need not exist; "" means no overrides.
+	TemplateDir string
+	// Logger receives the request log and errors; nil discards them.
+	// Tokens, passwords and form values are never logged.
+	Logger *slog.Logger
+	// ChainPEM is the issuing chain offered at /ca/chain.pem.
+	ChainPEM []byte
+}
+
+// DevMailbox is the store of emails kept instead of sent when no SMTP
+// server is configured.
+type DevMailbox interface {
+	// List returns up to limit messages, newest first.
+	List(ctx context.Context, limit int) ([]DevMessage, error)
+	// Get returns one message; an error of kind errs.NotFound (or a nil
+	// message) when there is none.
+	Get(ctx context.Context, id int64) (*DevMessage, error)
+}
+
+// DevMessage is one email as rendered for the development mailbox.
+type DevMessage struct {
+	ID          int64
+	To, Subject string
+	Text, HTML  string
+	Created     time.Time
+	State       string
+}
+
+// New returns the server's handler: the routes of routes.go behind the
+// middleware (request log, security headers, panic recovery, cross-origin
+// protection). It fails when a template is missing or does not parse.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.Enrol == nil {
+		return nil, errors.New("web: config needs an enrol.Service")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	enr, err := enrolment.New(enrolment.Config{Enrol: cfg.Enrol, TemplateDir: cfg.TemplateDir, Logger: log, ChainPEM: cfg.ChainPEM})
+	if err != nil {
+		return nil, err
+	}
+	var dev *devMailbox
+	if cfg.Mailbox != nil {
+		if dev, err = newDevMailbox(cfg.Mailbox, log, enr.NotFound); err != nil {
+			return nil, err
+		}
+	}
+	mux := http.NewServeMux()
+	routes(mux, enr, dev)
+
+	// Every POST changes state, so every POST must come from our own pages.
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		enr.RenderError(w, r, http.StatusForbidden, "Request refused",
+			"this form was sent from another site, so it was refused; open the page again from your email and send it from there")
+	}))
+	var h http.Handler = cop.Handler(mux)
+	h = recoverPanics(h, mux, log)
+	h = securityHeaders(h)
+	h = logRequests(h, mux, log)
+	return h, nil
+}
