@@ -131,10 +131,8 @@ type Prepared struct {
 	mu       sync.Mutex
 	redeemed bool
 
-	serial   *big.Int
-	template *x509.Certificate
-	pub      crypto.PublicKey
-	lintDER  []byte
+	serial *big.Int
+	lint   lintCert
 }
 
 // Serial returns the serial number reserved for the certificate.
@@ -142,7 +140,7 @@ func (p *Prepared) Serial() *big.Int { return new(big.Int).Set(p.serial) }
 
 // LintCertificate returns the DER of the lint certificate: identical to the
 // certificate-to-be but for its signature, which is a throwaway key's.
-func (p *Prepared) LintCertificate() []byte { return bytes.Clone(p.lintDER) }
+func (p *Prepared) LintCertificate() []byte { return bytes.Clone(p.lint.der) }
 
 // Issue prepares and signs one certificate. Every path that issues (command
 // line, enrolment, API) calls Issue, or Prepare and Sign.
@@ -173,13 +171,13 @@ func (e *Engine) Prepare(ctx context.Context, req Request) (*Prepared, error) {
 
 	// 2. Pick a serial, sign the lint copy and store both before anything
 	// else: a serial is never reused, even if this process dies now.
-	var lintDER []byte
+	var lc lintCert
 	for attempt := 0; ; attempt++ {
 		tmpl.SerialNumber, err = newSerial(e.rand)
 		if err != nil {
 			return nil, err
 		}
-		lintDER, err = e.linter.Sign(tmpl, e.issuer.Cert, req.PublicKey)
+		lc, err = e.linter.lintCertificate(tmpl, e.issuer.Cert, req.PublicKey)
 		if err != nil {
 			return nil, err
 		}
@@ -191,7 +189,7 @@ func (e *Engine) Prepare(ctx context.Context, req Request) (*Prepared, error) {
 			SPKIHash:  spki,
 			NotBefore: tmpl.NotBefore,
 			NotAfter:  tmpl.NotAfter,
-			LintDER:   lintDER,
+			LintDER:   lc.der,
 		})
 		if errors.Is(err, ErrSerialTaken) && attempt < 2 {
 			continue
@@ -206,13 +204,13 @@ func (e *Engine) Prepare(ctx context.Context, req Request) (*Prepared, error) {
 	}
 
 	// 3. Lint. Any warning or error refuses the certificate for good.
-	if err := e.linter.Check(lintDER); err != nil {
+	if err := e.linter.Check(lc.der); err != nil {
 		if rerr := e.store.RefuseSerial(ctx, SerialHex(tmpl.SerialNumber), err.Error()); rerr != nil {
 			return nil, errors.Join(err, fmt.Errorf("ca: recording lint refusal: %w", rerr))
 		}
 		return nil, err
 	}
-	return &Prepared{serial: tmpl.SerialNumber, template: tmpl, pub: req.PublicKey, lintDER: lintDER}, nil
+	return &Prepared{serial: tmpl.SerialNumber, lint: lc}, nil
 }
 
 // Sign redeems p: it signs the prepared certificate with the issuer's key,
@@ -227,8 +225,21 @@ func (e *Engine) Sign(ctx context.Context, p *Prepared) (*Certificate, error) {
 	p.redeemed = true
 	p.mu.Unlock()
 
-	// 4. Sign with the real key.
-	der, err := x509.CreateCertificate(e.rand, p.template, e.issuer.Cert, p.pub, e.issuer.Signer)
+	// 4. Sign with the real key the very bytes that were linted, rather than
+	// encode the template again and compare afterwards: the key never signs
+	// anything else, and the encoding is not paid twice.
+	tbs := p.lint.tbs
+	sig, err := crypto.SignMessage(e.issuer.Signer, e.rand, tbs, p.lint.opts)
+	if err != nil {
+		return nil, fmt.Errorf("ca: signing: %w", err)
+	}
+	// As x509.CreateCertificate does, check the signature, so that a faulty
+	// signer (an RSA fault, a confused HSM) cannot hand out a certificate
+	// that does not verify.
+	if err := e.issuer.Cert.CheckSignature(e.issuer.sigAlg, tbs, sig); err != nil {
+		return nil, fmt.Errorf("ca: signature returned by the issuer's key is invalid: %w", err)
+	}
+	der, err := certificateDER(tbs, sig)
 	if err != nil {
 		return nil, fmt.Errorf("ca: signing: %w", err)
 	}
@@ -237,8 +248,7 @@ func (e *Engine) Sign(ctx context.Context, p *Prepared) (*Certificate, error) {
 		return nil, fmt.Errorf("ca: signed certificate does not parse: %w", err)
 	}
 	// The linted bytes are what was approved; anything else must not leave.
-	lint, err := x509.ParseCertificate(p.lintDER)
-	if err != nil || !bytes.Equal(lint.RawTBSCertificate, cert.RawTBSCertificate) {
+	if !bytes.Equal(cert.RawTBSCertificate, tbs) {
 		return nil, errors.New("ca: signed certificate differs from the linted one; not storing it")
 	}
 
