@@ -21,10 +21,16 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"init":    {"create a data directory with a CA, configuration and database", runInit},
-	"issue":   {"issue one S/MIME certificate from a CSR or as a PKCS#12 file", runIssue},
-	"ca":      {"show the CA (mailca ca chain: the issuing chain as PEM)", runCA},
-	"version": {"print the version", runVersion},
+	"init":       {"create a data directory with a CA, configuration and database", runInit},
+	"issue":      {"issue one S/MIME certificate from a CSR or as a PKCS#12 file", runIssue},
+	"ca":         {"show the CA (mailca ca chain: the issuing chain as PEM)", runCA},
+	"version":    {"print the version", runVersion},
+	"serve":      {"run the web server and the email worker", runServe},
+	"invite":     {"invite people from a CSV file, or one by --email", runInvite},
+	"enrolments": {"list enrolments", runEnrolments},
+	"approve":    {"approve a submitted application", runApprove},
+	"reject":     {"reject a submitted application, with a reason", runReject},
+	"policy":     {"list, export and import enrolment policies", runPolicy},
 }
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -81,7 +87,7 @@ Commands:
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-11s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprint(w, `
 Run 'mailca COMMAND --help' for the options of a command.
@@ -106,6 +112,14 @@ func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// flagError turns an error from fs.Parse into errUsage, keeping ErrHelp.
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return errUsage
 }
 
 // parseFlags parses args, turning a flag error into errUsage (the flag

@@ -28,7 +28,29 @@ type Config struct {
 	Server   Server   `toml:"server"`
 	Database Database `toml:"database"`
 	CA       CA       `toml:"ca"`
+	Mail     Mail     `toml:"mail"`
 }
+
+// Mail configures outgoing email. With no SMTP host, messages stay in the
+// outbox and the development mailbox shows them.
+type Mail struct {
+	From     string `toml:"from"`      // sender mailbox, e.g. "certificates@example.com"
+	FromName string `toml:"from_name"` // display name, e.g. "Example IT"
+	SMTPHost string `toml:"smtp_host"`
+	SMTPPort int    `toml:"smtp_port"` // default by TLS mode: 587, 465 or 25
+	// SMTPTLS is "starttls" (default), "tls" (implicit, port 465) or
+	// "none" (loopback relays only).
+	SMTPTLS      string `toml:"smtp_tls"`
+	SMTPUsername string `toml:"smtp_username"`
+	// The SMTP password comes from MAILCA_SMTP_PASSWORD, or from this file;
+	// never from the configuration file itself.
+	SMTPPasswordFile string `toml:"smtp_password_file"`
+	// Connections is how many SMTP connections stay open (default 2).
+	Connections int `toml:"connections"`
+}
+
+// SMTPPasswordEnv carries the SMTP password.
+const SMTPPasswordEnv = "MAILCA_SMTP_PASSWORD"
 
 // Server configures the HTTP server.
 type Server struct {
@@ -104,6 +126,19 @@ func (c *Config) validate() error {
 	}
 	if !strings.HasPrefix(c.Database.URL, "sqlite:") {
 		return fmt.Errorf("database.url %q: only sqlite:PATH is supported", c.Database.URL)
+	}
+	if c.Mail.From == "" {
+		c.Mail.From = "mailca@localhost"
+	}
+	switch c.Mail.SMTPTLS {
+	case "":
+		c.Mail.SMTPTLS = "starttls"
+	case "starttls", "tls", "none":
+	default:
+		return fmt.Errorf("mail.smtp_tls = %q, want starttls, tls or none", c.Mail.SMTPTLS)
+	}
+	if c.Mail.Connections == 0 {
+		c.Mail.Connections = 2
 	}
 	if c.CA.Certificate == "" || c.CA.Key == "" {
 		return errors.New("ca.certificate and ca.key are required")
@@ -188,4 +223,20 @@ validity_days = {{.CA.ValidityDays}}
 # have none. Lint errors can never be waived.
 waived_lint_warnings = {{list .CA.WaivedLintWarnings}}
 {{- end}}
+
+[mail]
+# Sender of every email mailca sends.
+from = {{q .Mail.From}}
+from_name = {{q .Mail.FromName}}
+# SMTP relay. Leave smtp_host empty to keep mail in the outbox, where the
+# development mailbox (http://localhost:8080/dev/mailbox) shows it: handy on
+# a laptop, never for real users.
+smtp_host = {{q .Mail.SMTPHost}}
+# smtp_port = 587
+# "starttls" (default), "tls" (implicit TLS, port 465) or "none" (loopback only).
+# smtp_tls = "starttls"
+# smtp_username = "mailca"
+# The password comes from MAILCA_SMTP_PASSWORD or from this file.
+# smtp_password_file = "/run/secrets/smtp-password"
+
 `))

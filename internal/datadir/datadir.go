@@ -16,6 +16,7 @@ import (
 
 	"github.com/mailca/mailca/internal/ca"
 	"github.com/mailca/mailca/internal/config"
+	"github.com/mailca/mailca/internal/enrol"
 	"github.com/mailca/mailca/internal/keys"
 	"github.com/mailca/mailca/internal/store/sqlite"
 )
@@ -144,6 +145,10 @@ func Init(ctx context.Context, o InitOptions) (*InitResult, error) {
 		if err := db.BlockKey(ctx, h, "CA key"); err != nil {
 			return nil, err
 		}
+	}
+	svc := enrol.NewService(enrol.Config{Store: db, PublicURL: o.PublicURL})
+	if err := svc.EnsureDefaultPolicy(ctx, "init"); err != nil {
+		return nil, fmt.Errorf("datadir: creating the default policy: %w", err)
 	}
 
 	body, err := config.Render(cfg)

@@ -2,12 +2,14 @@ package datadir
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/mailca/mailca/internal/ca"
 	"github.com/mailca/mailca/internal/config"
+	"github.com/mailca/mailca/internal/enrol"
 	"github.com/mailca/mailca/internal/keys"
 	"github.com/mailca/mailca/internal/store/sqlite"
 )
@@ -17,7 +19,8 @@ import (
 type Instance struct {
 	Config *config.Config
 	DB     *sqlite.DB
-	Engine *ca.Engine
+	Engine *ca.Engine     // nil when opened without the CA key
+	Enrol  *enrol.Service // its issuer is Engine
 }
 
 // Open loads the configuration in dir, opens the database and decrypts the
@@ -44,7 +47,32 @@ func Open(ctx context.Context, dir string) (*Instance, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Instance{Config: cfg, DB: db, Engine: engine}, nil
+	return &Instance{Config: cfg, DB: db, Engine: engine, Enrol: newService(cfg, db, engine)}, nil
+}
+
+// OpenWithoutKey opens dir for work that never issues (inviting,
+// approving, listing): the CA key stays encrypted and its passphrase is not
+// needed. Activating through it fails.
+func OpenWithoutKey(ctx context.Context, dir string) (*Instance, error) {
+	cfg, err := config.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlite.Open(ctx, cfg.SQLitePath())
+	if err != nil {
+		return nil, err
+	}
+	return &Instance{Config: cfg, DB: db, Enrol: newService(cfg, db, noIssuer{})}, nil
+}
+
+func newService(cfg *config.Config, db *sqlite.DB, iss enrol.Issuer) *enrol.Service {
+	return enrol.NewService(enrol.Config{Store: db, Issuer: iss, PublicURL: cfg.Server.PublicURL})
+}
+
+type noIssuer struct{}
+
+func (noIssuer) Issue(context.Context, ca.Request) (*ca.Certificate, error) {
+	return nil, errors.New("datadir: opened without the CA key; cannot issue")
 }
 
 // Close releases the database.

@@ -398,3 +398,22 @@ func (t *enrolTx) UseReferral(jti string, expires time.Time) error {
 	}
 	return err
 }
+
+// CountEnrolments returns how many enrolments are in each state.
+func (db *DB) CountEnrolments(ctx context.Context) (map[enrol.State]int, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT state, COUNT(*) FROM enrolments GROUP BY state`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[enrol.State]int{}
+	for rows.Next() {
+		var s enrol.State
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, err
+		}
+		out[s] = n
+	}
+	return out, rows.Err()
+}

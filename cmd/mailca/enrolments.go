@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/mailca/mailca/internal/config"
+	"github.com/mailca/mailca/internal/datadir"
+	"github.com/mailca/mailca/internal/enrol"
+)
+
+func runEnrolments(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("enrolments", `Usage: mailca enrolments [--dir DIR] [--state S] [--policy NAME] [--limit N] [--before ID]
+
+Lists enrolments, newest first. States: invited, submitted, approved,
+issued, expired, cancelled, rejected, revoked. For the next page, pass the
+last ID shown as --before.
+`, stderr)
+	dir := fs.String("dir", config.DefaultDir, "data `directory`")
+	state := fs.String("state", "", "only enrolments in this `state`")
+	policy := fs.String("policy", "", "only enrolments under this `policy`")
+	limit := fs.Int("limit", 50, "at most `N` enrolments")
+	before := fs.Int64("before", 0, "only enrolments with an ID below `ID`")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *state != "" && !validState(*state) {
+		return usageError(fs, fmt.Sprintf("unknown state %q", *state))
+	}
+	in, err := datadir.OpenWithoutKey(ctx, *dir)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	list, err := in.Enrol.Enrolments(ctx, enrol.Filter{State: enrol.State(*state), Policy: *policy, Limit: *limit, Before: *before})
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tPOLICY\tMAILBOX\tNAME\tUPDATED\tSERIAL")
+	for _, e := range list {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.State, e.Policy, e.Mailbox, printableName(e.GivenName+" "+e.Surname),
+			e.UpdatedAt.Format("2006-01-02 15:04"), e.Serial)
+	}
+	return tw.Flush()
+}
+
+func validState(s string) bool {
+	for _, st := range enrol.States {
+		if string(st) == s {
+			return true
+		}
+	}
+	return false
+}
+
+func printableName(s string) string {
+	return strconv.Quote(s)[1 : len(strconv.Quote(s))-1]
+}
+
+func runApprove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("approve", `Usage: mailca approve [--dir DIR] [--as NAME] ID
+
+Approves a submitted application. When the policy needs several approvers,
+each distinct --as counts once; the activation link goes to the applicant
+when enough have approved.
+`, stderr)
+	dir := fs.String("dir", config.DefaultDir, "data `directory`")
+	as := fs.String("as", "cli", "approver `name` recorded in the audit log")
+	if err := fs.Parse(args); err != nil {
+		return flagError(err)
+	}
+	id, err := enrolmentID(fs)
+	if err != nil {
+		return err
+	}
+	in, err := datadir.OpenWithoutKey(ctx, *dir)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	e, err := in.Enrol.Approve(ctx, "cli:"+*as, id)
+	if err != nil {
+		return err
+	}
+	e, err = in.Enrol.Enrolment(ctx, e.ID)
+	if err != nil {
+		return err
+	}
+	if e.State == enrol.Approved {
+		fmt.Fprintf(stdout, "Approved enrolment %d: the activation link is on its way to %s.\n", e.ID, e.Mailbox)
+	} else {
+		fmt.Fprintf(stdout, "Recorded approval of enrolment %d; %d approver(s) so far.\n", e.ID, len(e.Approvers))
+	}
+	return nil
+}
+
+func runReject(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("reject", `Usage: mailca reject [--dir DIR] --reason TEXT ID
+
+Rejects a submitted application. The reason is sent to the applicant.
+`, stderr)
+	dir := fs.String("dir", config.DefaultDir, "data `directory`")
+	reason := fs.String("reason", "", "why, in words the applicant will read")
+	as := fs.String("as", "cli", "approver `name` recorded in the audit log")
+	if err := fs.Parse(args); err != nil {
+		return flagError(err)
+	}
+	id, err := enrolmentID(fs)
+	if err != nil {
+		return err
+	}
+	if *reason == "" {
+		return usageError(fs, "--reason is required")
+	}
+	in, err := datadir.OpenWithoutKey(ctx, *dir)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if err := in.Enrol.Reject(ctx, "cli:"+*as, id, *reason); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Rejected enrolment %d.\n", id)
+	return nil
+}
+
+func enrolmentID(fs *flag.FlagSet) (int64, error) {
+	if fs.NArg() != 1 {
+		return 0, usageError(fs, "give one enrolment ID")
+	}
+	id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("%q is not an enrolment ID", fs.Arg(0))
+	}
+	return id, nil
+}

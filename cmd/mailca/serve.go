@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mailca/mailca/internal/config"
+	"github.com/mailca/mailca/internal/datadir"
+	"github.com/mailca/mailca/internal/errs"
+	"github.com/mailca/mailca/internal/mail"
+	"github.com/mailca/mailca/internal/outbox"
+	"github.com/mailca/mailca/internal/store/sqlite"
+	"github.com/mailca/mailca/internal/web"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", `Usage: mailca serve [--dir DIR] [--addr ADDR]
+
+Runs the web server (enrolment form, activation, development mailbox) and
+the outbox worker that delivers email. The data directory must have been
+created with 'mailca init'. The CA key passphrase comes from
+MAILCA_KEY_PASSPHRASE or the configured passphrase file.
+
+With no SMTP server configured ([mail] smtp_host), email stays in the outbox
+and the development mailbox at /dev/mailbox shows it to clients on this
+machine only.
+`, stderr)
+	dir := fs.String("dir", config.DefaultDir, "data `directory`")
+	addr := fs.String("addr", "", "listen `address` (default: server.listen of the configuration)")
+	logFormat := fs.String("log-format", "text", "log `format`: text or json")
+	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return usageError(fs, err.Error())
+	}
+	in, err := datadir.Open(ctx, *dir)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	cfg := in.Config
+	if *addr == "" {
+		*addr = cfg.Server.Listen
+	}
+
+	templateDir := filepath.Join(cfg.Dir, "templates")
+	tmpl, err := outbox.NewTemplates(templateDir)
+	if err != nil {
+		return err
+	}
+	for _, p := range tmpl.Problems() {
+		logger.Warn("email template override ignored", "err", p)
+	}
+	chain, err := os.ReadFile(cfg.Path(cfg.CA.Certificate))
+	if err != nil {
+		return err
+	}
+
+	var wg sync.WaitGroup
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	var devMailbox web.DevMailbox
+	var worker *outbox.Worker
+	if cfg.Mail.SMTPHost == "" {
+		devMailbox = devMailboxAdapter{db: in.DB, tmpl: tmpl, sender: cfg.Mail.FromName}
+		logger.Warn("no SMTP server configured: email stays in the outbox; read it at /dev/mailbox from this machine")
+	} else {
+		sender, err := newSender(cfg)
+		if err != nil {
+			return err
+		}
+		defer sender.Close()
+		worker = outbox.NewWorker(outbox.Config{
+			Store: in.DB, Templates: tmpl, Sender: sender,
+			From:   mail.Address{Name: cfg.Mail.FromName, Addr: cfg.Mail.From},
+			Logger: logger, Workers: cfg.Mail.Connections,
+			// A short lease: after a crash, the messages this node had
+			// claimed go out again within half a minute.
+			Lease: 30 * time.Second,
+		})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := worker.Run(workCtx); err != nil {
+				logger.Error("outbox worker stopped", "err", err)
+			}
+		}()
+	}
+
+	handler, err := web.New(web.Config{Enrol: in.Enrol, Mailbox: devMailbox, TemplateDir: templateDir, Logger: logger, ChainPEM: chain})
+	if err != nil {
+		return err
+	}
+	if worker != nil {
+		handler = wakeAfterPost(handler, worker)
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute, // CSV uploads
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "mailca listening on %s (public URL %s)\n", ln.Addr(), cfg.Server.PublicURL)
+	if devMailbox != nil {
+		fmt.Fprintf(stdout, "development mailbox: http://%s/dev/mailbox\n", loopbackURLHost(ln.Addr()))
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		stopWork()
+		wg.Wait()
+		return err
+	case <-ctx.Done():
+	}
+	// Graceful shutdown: stop taking requests, let those in flight finish
+	// their transactions, then stop the worker after its current sends.
+	logger.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = srv.Shutdown(shutCtx)
+	stopWork()
+	wg.Wait()
+	return err
+}
+
+// wakeAfterPost pokes the outbox worker after every POST, so the email a
+// transition enqueued goes out at once rather than at the next poll.
+func wakeAfterPost(h http.Handler, w *outbox.Worker) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(rw, r)
+		if r.Method == http.MethodPost {
+			w.Wake()
+		}
+	})
+}
+
+func loopbackURLHost(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok && (t.IP.IsUnspecified() || t.IP.IsLoopback()) {
+		return fmt.Sprintf("localhost:%d", t.Port)
+	}
+	return a.String()
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("unknown log level %q", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("unknown log format %q", format)
+}
+
+func newSender(cfg *config.Config) (*mail.Sender, error) {
+	password := os.Getenv(config.SMTPPasswordEnv)
+	if password == "" && cfg.Mail.SMTPPasswordFile != "" {
+		b, err := os.ReadFile(cfg.Path(cfg.Mail.SMTPPasswordFile))
+		if err != nil {
+			return nil, err
+		}
+		password = strings.TrimRight(strings.SplitN(string(b), "\n", 2)[0], "\r")
+	}
+	return mail.NewSender(mail.SMTPConfig{
+		Host: cfg.Mail.SMTPHost, Port: cfg.Mail.SMTPPort, TLS: cfg.Mail.SMTPTLS,
+		Username: cfg.Mail.SMTPUsername, Password: password, Connections: cfg.Mail.Connections,
+	})
+}
+
+// devMailboxAdapter shows the outbox as a mailbox, rendering each message
+// the way it would be sent.
+type devMailboxAdapter struct {
+	db     *sqlite.DB
+	tmpl   *outbox.Templates
+	sender string // the configured from_name, as the worker passes it
+}
+
+func (d devMailboxAdapter) List(ctx context.Context, limit int) ([]web.DevMessage, error) {
+	msgs, err := d.db.Messages(ctx, outbox.Filter{Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]web.DevMessage, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, d.convert(m))
+	}
+	return out, nil
+}
+
+func (d devMailboxAdapter) Get(ctx context.Context, id int64) (*web.DevMessage, error) {
+	m, err := d.db.Message(ctx, id)
+	if errors.Is(err, sqlite.ErrNoMessage) {
+		return nil, errs.E(errs.NotFound, "no message %d", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	dm := d.convert(*m)
+	return &dm, nil
+}
+
+func (d devMailboxAdapter) convert(m outbox.Message) web.DevMessage {
+	dm := web.DevMessage{ID: m.ID, To: m.To, Created: m.CreatedAt, State: m.State}
+	if m.Data != nil && d.sender != "" {
+		data := make(map[string]string, len(m.Data)+1)
+		for k, v := range m.Data {
+			data[k] = v
+		}
+		data["Sender"] = d.sender
+		m.Data = data
+	}
+	subject, text, html, err := d.tmpl.Preview(m)
+	if errors.Is(err, outbox.ErrErased) {
+		dm.Subject = "(sent: content erased after delivery)"
+		return dm
+	}
+	if err != nil {
+		dm.Subject = "(cannot render: " + err.Error() + ")"
+		return dm
+	}
+	dm.Subject, dm.Text, dm.HTML = subject, text, html
+	return dm
+}
