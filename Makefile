@@ -23,7 +23,7 @@ build:
 
 run: build
 	./$(BIN) init --dir $(DATA)
-	./$(BIN) issue --dir $(DATA) --email demo@example.com --p12 $(DATA)/demo-$$(date +%s).p12 >/dev/null
+	./$(BIN) serve --dir $(DATA)
 
 # deps installs the Debian packages of the real-client tests when a tool is
 # missing: with apt-get when running as root, else it says what to install.
@@ -52,10 +52,15 @@ check: deps
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3s -count 3 ./internal/ca/
+	$(GO) test -run '^$$' -bench InviteCSV -benchtime 1x -count 3 ./internal/enrol/
+	$(GO) test -run '^$$' -bench Deliver -count 3 ./internal/outbox/
+	$(GO) test -run '^$$' -bench EnrolmentHTTP -benchtime 3000x -count 3 ./internal/e2e/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./internal/mailbox/
 	$(GO) test -run '^$$' -fuzz FuzzParseCSR -fuzztime 60s ./internal/ca/
+	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 60s ./internal/csvbatch/
+	$(GO) test -run '^$$' -fuzz FuzzCompose -fuzztime 60s ./internal/mail/
 
 clean:
 	rm -rf bin

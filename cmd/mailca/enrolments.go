@@ -139,3 +139,56 @@ func enrolmentID(fs *flag.FlagSet) (int64, error) {
 	}
 	return id, nil
 }
+
+func runResend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("resend", `Usage: mailca resend [--dir DIR] ID
+
+Sends a fresh link for an enrolment waiting on its user: a new invitation
+(also for one that expired unused) or a new activation link. The previous
+link stops working.
+`, stderr)
+	dir := fs.String("dir", config.DefaultDir, "data `directory`")
+	if err := fs.Parse(args); err != nil {
+		return flagError(err)
+	}
+	id, err := enrolmentID(fs)
+	if err != nil {
+		return err
+	}
+	in, err := datadir.OpenWithoutKey(ctx, *dir)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if err := in.Enrol.Resend(ctx, "cli", id); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Sent a new link for enrolment %d.\n", id)
+	return nil
+}
+
+func runCancel(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("cancel", `Usage: mailca cancel [--dir DIR] [--reason TEXT] ID
+
+Withdraws an enrolment that has not been issued; its links stop working.
+`, stderr)
+	dir := fs.String("dir", config.DefaultDir, "data `directory`")
+	reason := fs.String("reason", "", "why (kept in the audit log)")
+	if err := fs.Parse(args); err != nil {
+		return flagError(err)
+	}
+	id, err := enrolmentID(fs)
+	if err != nil {
+		return err
+	}
+	in, err := datadir.OpenWithoutKey(ctx, *dir)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if err := in.Enrol.Cancel(ctx, "cli", id, *reason); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Cancelled enrolment %d.\n", id)
+	return nil
+}

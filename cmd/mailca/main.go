@@ -30,6 +30,8 @@ var commands = map[string]command{
 	"enrolments": {"list enrolments", runEnrolments},
 	"approve":    {"approve a submitted application", runApprove},
 	"reject":     {"reject a submitted application, with a reason", runReject},
+	"resend":     {"send a fresh invitation or activation link", runResend},
+	"cancel":     {"withdraw an enrolment not yet issued", runCancel},
 	"policy":     {"list, export and import enrolment policies", runPolicy},
 }
 
