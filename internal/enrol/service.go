@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -48,6 +49,15 @@ type Service struct {
 	host    string // of PublicURL, for Message-IDs
 	now     func() time.Time
 	keyType keys.Type
+
+	// versions caches decoded policy versions, which never change once
+	// stored. Values are shared: treat them as read-only.
+	versions sync.Map // policyKey -> *Policy
+}
+
+type policyKey struct {
+	name    string
+	version int
 }
 
 // NewService returns a Service for cfg.
@@ -102,11 +112,20 @@ func (s *Service) Policy(ctx context.Context, name string) (*Policy, error) {
 
 // PolicyAt returns a given version of the named policy.
 func (s *Service) PolicyAt(ctx context.Context, name string, version int) (*Policy, error) {
+	k := policyKey{name, version}
+	if p, ok := s.versions.Load(k); ok {
+		return p.(*Policy), nil
+	}
 	body, err := s.store.PolicyAt(ctx, name, version)
 	if err != nil {
 		return nil, err
 	}
-	return decodePolicy(body, version)
+	p, err := decodePolicy(body, version)
+	if err != nil {
+		return nil, err
+	}
+	s.versions.Store(k, p)
+	return p, nil
 }
 
 // PolicyNames lists the policies.

@@ -16,13 +16,6 @@ import (
 
 var _ enrol.Store = (*DB)(nil)
 
-// querier is what both *sql.DB and *sql.Tx offer.
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 // SavePolicy implements enrol.Store.
 func (db *DB) SavePolicy(ctx context.Context, name, body, actor string) (int, error) {
 	var v int
@@ -44,7 +37,7 @@ func (db *DB) SavePolicy(ctx context.Context, name, body, actor string) (int, er
 func (db *DB) Policy(ctx context.Context, name string) (string, int, error) {
 	var body string
 	var v int
-	err := db.read.QueryRowContext(ctx, `SELECT body, version FROM policy_versions WHERE name = ? ORDER BY version DESC LIMIT 1`, name).Scan(&body, &v)
+	err := db.readRow(ctx, `SELECT body, version FROM policy_versions WHERE name = ? ORDER BY version DESC LIMIT 1`, name).Scan(&body, &v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", 0, enrol.ErrNotFound
 	}
@@ -54,7 +47,7 @@ func (db *DB) Policy(ctx context.Context, name string) (string, int, error) {
 // PolicyAt implements enrol.Store.
 func (db *DB) PolicyAt(ctx context.Context, name string, version int) (string, error) {
 	var body string
-	err := db.read.QueryRowContext(ctx, `SELECT body FROM policy_versions WHERE name = ? AND version = ?`, name, version).Scan(&body)
+	err := db.readRow(ctx, `SELECT body FROM policy_versions WHERE name = ? AND version = ?`, name, version).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", enrol.ErrNotFound
 	}
@@ -119,30 +112,39 @@ func nullUnix(t time.Time) any {
 
 // Enrolment implements enrol.Store.
 func (db *DB) Enrolment(ctx context.Context, id int64) (*enrol.Enrolment, error) {
-	return enrolmentByID(ctx, db.read, id)
-}
-
-func enrolmentByID(ctx context.Context, q querier, id int64) (*enrol.Enrolment, error) {
-	e, err := scanEnrolment(q.QueryRowContext(ctx, `SELECT `+enrolmentColumns+` FROM enrolments WHERE id = ?`, id).Scan)
+	e, err := scanEnrolment(db.readRow(ctx, `SELECT `+enrolmentColumns+` FROM enrolments WHERE id = ?`, id).Scan)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, enrol.ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	rows, err := q.QueryContext(ctx, `SELECT approver FROM approvals WHERE enrolment_id = ? ORDER BY at`, id)
+	return e, db.loadApprovers(ctx, e)
+}
+
+// loadApprovers fills e.Approvers; only a submitted application can have
+// approvals in progress, and most enrolments never have any.
+func (db *DB) loadApprovers(ctx context.Context, e *enrol.Enrolment) error {
+	if e.State != enrol.Submitted && e.State != enrol.Approved {
+		return nil
+	}
+	s, err := db.readStmt(ctx, `SELECT approver FROM approvals WHERE enrolment_id = ? ORDER BY at`)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	rows, err := s.QueryContext(ctx, e.ID)
+	if err != nil {
+		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var a string
 		if err := rows.Scan(&a); err != nil {
-			return nil, err
+			return err
 		}
 		e.Approvers = append(e.Approvers, a)
 	}
-	return e, rows.Err()
+	return rows.Err()
 }
 
 // Enrolments implements enrol.Store. Results are newest first; Filter.Before
@@ -193,7 +195,7 @@ func (db *DB) Link(ctx context.Context, hash []byte) (*enrol.Link, error) {
 	var l enrol.Link
 	var exp int64
 	var used sql.NullInt64
-	err := db.read.QueryRowContext(ctx, `SELECT hash, purpose, enrolment_id, expires_at, used_at FROM links WHERE hash = ?`, hash).
+	err := db.readRow(ctx, `SELECT hash, purpose, enrolment_id, expires_at, used_at FROM links WHERE hash = ?`, hash).
 		Scan(&l.Hash, &l.Purpose, &l.EnrolmentID, &exp, &used)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, enrol.ErrNotFound

@@ -65,3 +65,29 @@ func (db *DB) writeStmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	}
 	return s, nil
 }
+
+// readStmt returns q prepared on the reader pool. database/sql prepares it
+// again on each connection of the pool as needed.
+func (db *DB) readStmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if s, ok := db.readStmts.Load(q); ok {
+		return s.(*sql.Stmt), nil
+	}
+	s, err := db.read.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := db.readStmts.LoadOrStore(q, s); loaded {
+		s.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return s, nil
+}
+
+// readRow runs a one-row query through the reader statement cache.
+func (db *DB) readRow(ctx context.Context, q string, args ...any) *sql.Row {
+	s, err := db.readStmt(ctx, q)
+	if err != nil {
+		return db.read.QueryRowContext(ctx, q, args...) // reports the error on Scan
+	}
+	return s.QueryRowContext(ctx, args...)
+}
