@@ -25,6 +25,8 @@ type RowResult struct {
 	EnrolmentID int64
 	Reason      string // csvbatch reason name; empty when invited
 	Detail      string
+
+	pending *Enrolment // to be stored, while the chunk is being written
 }
 
 // InviteCSV invites every good row of a CSV file under the named policy
@@ -93,41 +95,14 @@ func (s *Service) InviteCSV(ctx context.Context, actor, policy, filename string,
 		if len(rows) == 0 {
 			break
 		}
-		results = results[:0]
+		committed := *b
 		err := s.store.InTx(ctx, func(tx Tx) error {
-			results = results[:0]
-			invited, refused := 0, 0
-			for _, row := range rows {
-				res := RowResult{Line: row.Line, Email: csvbatch.Printable(row.RawEmail)}
-				if row.Problem != nil {
-					res.Reason, res.Detail = row.Problem.Reason.String(), row.Problem.Detail
-				} else if missing := missingCustom(row, requireCustom); missing != "" {
-					res.Reason, res.Detail = csvbatch.MissingField.String(), missing
-				} else {
-					e, err := s.invite(tx, actor, p, Invitee{Email: row.Email.String(), GivenName: row.GivenName, Surname: row.Surname, Fields: customFields(row)}, b.ID)
-					var ierr *InviteError
-					switch {
-					case errors.As(err, &ierr):
-						res.Reason, res.Detail = ierr.Reason, ierr.Detail
-					case err != nil:
-						return err
-					default:
-						res.Invited, res.EnrolmentID = true, e.ID
-					}
-				}
-				if res.Invited {
-					invited++
-				} else {
-					refused++
-				}
-				results = append(results, res)
-			}
-			b.Rows += len(rows)
-			b.Invited += invited
-			b.Refused += refused
-			return tx.UpdateBatch(b)
+			*b = committed // the counts of the transaction that commits
+			results = s.inviteChunk(actor, p, b, rows, requireCustom, results[:0])
+			return s.storeChunk(tx, actor, p, b, results)
 		})
 		if err != nil {
+			*b = committed
 			s.finishBatch(ctx, b, "failed", err.Error())
 			return b, fmt.Errorf("enrol: batch %d stopped at line %d: %w", b.ID, rows[0].Line, err)
 		}
@@ -143,6 +118,81 @@ func (s *Service) InviteCSV(ctx context.Context, actor, policy, filename string,
 		return b, errs.Wrap(errs.Invalid, readErr, fmt.Sprintf("the file is broken after row %d; the rows before it were processed", b.Rows))
 	}
 	return b, s.finishBatch(ctx, b, "done", fmt.Sprintf("%d rows, %d invited, %d refused", b.Rows, b.Invited, b.Refused))
+}
+
+// inviteChunk checks each row of a chunk and returns its results, with
+// pending set on the rows to invite.
+func (s *Service) inviteChunk(actor string, p *Policy, b *Batch, rows []csvbatch.Row, requireCustom []string, results []RowResult) []RowResult {
+	for _, row := range rows {
+		res := RowResult{Line: row.Line, Email: csvbatch.Printable(row.RawEmail)}
+		switch {
+		case row.Problem != nil:
+			res.Reason, res.Detail = row.Problem.Reason.String(), row.Problem.Detail
+		case missingCustom(row, requireCustom) != "":
+			res.Reason, res.Detail = csvbatch.MissingField.String(), missingCustom(row, requireCustom)
+		default:
+			e, err := s.newInvitation(actor, p, Invitee{Email: row.Email.String(), GivenName: row.GivenName, Surname: row.Surname, Fields: customFields(row)}, b.ID)
+			var ierr *InviteError
+			if errors.As(err, &ierr) {
+				res.Reason, res.Detail = ierr.Reason, ierr.Detail
+			} else {
+				res.pending = e
+			}
+		}
+		results = append(results, res)
+	}
+	return results
+}
+
+// storeChunk stores the pending invitations of results with their links,
+// emails and audit events, a few multi-row statements for the whole chunk,
+// and updates the batch counts.
+func (s *Service) storeChunk(tx Tx, actor string, p *Policy, b *Batch, results []RowResult) error {
+	var pending []*Enrolment
+	for _, r := range results {
+		if r.pending != nil {
+			pending = append(pending, r.pending)
+		}
+	}
+	stored, err := tx.InsertEnrolments(pending)
+	if err != nil {
+		return err
+	}
+	links := make([]Link, 0, len(pending))
+	mails := make([]Mail, 0, len(pending))
+	events := make([]Event, 0, len(pending))
+	k := 0
+	for i := range results {
+		r := &results[i]
+		if r.pending == nil {
+			b.Refused++
+			continue
+		}
+		e := r.pending
+		r.pending = nil
+		if !stored[k] {
+			k++
+			r.Reason, r.Detail = "already invited or active", e.Mailbox
+			b.Refused++
+			continue
+		}
+		k++
+		l, m := s.linkMail(e, p, PurposeInvitation, "invitation", e.ExpiresAt)
+		links, mails, events = append(links, l), append(mails, m), append(events, inviteEvent(actor, p, e))
+		r.Invited, r.EnrolmentID = true, e.ID
+		b.Invited++
+	}
+	b.Rows += len(results)
+	if err := tx.InsertLinks(links); err != nil {
+		return err
+	}
+	if err := tx.EnqueueAll(mails); err != nil {
+		return err
+	}
+	if err := tx.AuditAll(events); err != nil {
+		return err
+	}
+	return tx.UpdateBatch(b)
 }
 
 func (s *Service) finishBatch(ctx context.Context, b *Batch, state, detail string) error {

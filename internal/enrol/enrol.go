@@ -166,6 +166,11 @@ type Tx interface {
 	// InsertEnrolment stores e and sets e.ID. It returns ErrDuplicate when
 	// a live enrolment exists for the same policy and mailbox key.
 	InsertEnrolment(e *Enrolment) error
+	// InsertEnrolments stores es in order, skipping each one that would be
+	// a second live enrolment for its policy and mailbox key; it sets the ID
+	// of each stored one and reports which were stored. The mailbox keys of
+	// es must be distinct.
+	InsertEnrolments(es []*Enrolment) (stored []bool, err error)
 	// Transition moves enrolment id from state from (at revision rev) to
 	// state e.State, writing the fields of e that the new state sets. It
 	// returns ErrStale when the row is no longer in that state and revision.
@@ -173,6 +178,7 @@ type Tx interface {
 	// AddApprover records a distinct approver and returns how many there are.
 	AddApprover(id int64, approver string, at time.Time) (int, error)
 	InsertLink(l Link) error
+	InsertLinks(ls []Link) error
 	// UseLink marks an unused, unexpired link of the purpose as used and
 	// returns it; ErrNotFound otherwise.
 	UseLink(hash []byte, purpose Purpose, now time.Time) (*Link, error)
@@ -183,7 +189,10 @@ type Tx interface {
 	// resent link replaces the old one.
 	RetireLinks(enrolmentID int64, purpose Purpose, now time.Time) error
 	Enqueue(m Mail) error
+	EnqueueAll(ms []Mail) error
 	Audit(e Event) error
+	// AuditAll appends events in order, as Audit would one by one.
+	AuditAll(es []Event) error
 	RecordValidation(v Validation) error
 	InsertBatch(b *Batch) error
 	UpdateBatch(b *Batch) error

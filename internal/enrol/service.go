@@ -213,53 +213,77 @@ func (s *Service) Invite(ctx context.Context, actor, policy string, inv Invitee)
 
 // invite does the work of Invite inside tx.
 func (s *Service) invite(tx Tx, actor string, p *Policy, inv Invitee, batchID int64) (*Enrolment, error) {
-	addr, err := checkInvitee(p, &inv)
+	e, err := s.newInvitation(actor, p, inv, batchID)
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
-	e := &Enrolment{
-		Policy: p.Name, PolicyVersion: p.Version, State: Invited, Channel: ViaInvitation,
-		Mailbox: addr.String(), MailboxKey: addr.Key(), GivenName: inv.GivenName, Surname: inv.Surname,
-		Fields: inv.Fields, BatchID: batchID, InvitedBy: actor, CreatedAt: now, UpdatedAt: now,
-		ExpiresAt: now.Add(time.Duration(p.InvitationLifetime)),
-	}
 	if err := tx.InsertEnrolment(e); err != nil {
 		if errors.Is(err, ErrDuplicate) {
-			return nil, &InviteError{Reason: "already invited or active", Detail: addr.String()}
+			return nil, &InviteError{Reason: "already invited or active", Detail: e.Mailbox}
 		}
 		return nil, err
 	}
 	if err := s.sendLink(tx, e, p, PurposeInvitation, "invitation", e.ExpiresAt); err != nil {
 		return nil, err
 	}
-	return e, tx.Audit(Event{Actor: actor, Action: "enrolment.invite", Object: e.object(), Detail: "policy " + p.Name + " v" + strconv.Itoa(p.Version) + ", " + e.Mailbox})
+	return e, tx.Audit(inviteEvent(actor, p, e))
+}
+
+// newInvitation checks inv against p and returns the enrolment to store.
+func (s *Service) newInvitation(actor string, p *Policy, inv Invitee, batchID int64) (*Enrolment, error) {
+	addr, err := checkInvitee(p, &inv)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	return &Enrolment{
+		Policy: p.Name, PolicyVersion: p.Version, State: Invited, Channel: ViaInvitation,
+		Mailbox: addr.String(), MailboxKey: addr.Key(), GivenName: inv.GivenName, Surname: inv.Surname,
+		Fields: inv.Fields, BatchID: batchID, InvitedBy: actor, CreatedAt: now, UpdatedAt: now,
+		ExpiresAt: now.Add(time.Duration(p.InvitationLifetime)),
+	}, nil
+}
+
+func inviteEvent(actor string, p *Policy, e *Enrolment) Event {
+	return Event{Actor: actor, Action: "enrolment.invite", Object: e.object(), Detail: "policy " + p.Name + " v" + strconv.Itoa(p.Version) + ", " + e.Mailbox}
 }
 
 // sendLink makes a link for e and enqueues the email that carries it.
 func (s *Service) sendLink(tx Tx, e *Enrolment, p *Policy, purpose Purpose, template string, expires time.Time) error {
-	token, hash := newToken()
-	if err := tx.InsertLink(Link{Hash: hash, Purpose: purpose, EnrolmentID: e.ID, ExpiresAt: expires}); err != nil {
+	l, m := s.linkMail(e, p, purpose, template, expires)
+	if err := tx.InsertLink(l); err != nil {
 		return err
 	}
+	return tx.Enqueue(m)
+}
+
+// linkMail returns a new link for e and the email that carries it.
+func (s *Service) linkMail(e *Enrolment, p *Policy, purpose Purpose, template string, expires time.Time) (Link, Mail) {
+	token, hash := newToken()
 	path := map[Purpose]string{PurposeInvitation: "/e/", PurposeVerification: "/e/", PurposeActivation: "/a/"}[purpose]
-	return s.enqueue(tx, Mail{
-		Template: template, TemplateSet: p.Templates, To: e.Mailbox, EnrolmentID: e.ID,
+	return Link{Hash: hash, Purpose: purpose, EnrolmentID: e.ID, ExpiresAt: expires}, Mail{
+		Template: template, TemplateSet: p.Templates, To: e.Mailbox, EnrolmentID: e.ID, MessageID: s.messageID(),
 		Data: map[string]string{
 			"Link": s.public + path + token, "Expires": expires.UTC().Format("2 January 2006 15:04 MST"),
 			"GivenName": e.GivenName, "Surname": e.Surname, "Mailbox": e.Mailbox, "Policy": p.Name,
 		},
-	})
+	}
 }
 
 func (e *Enrolment) object() string { return "enrolment:" + strconv.FormatInt(e.ID, 10) }
 
 // enqueue adds m to the outbox with a fresh Message-ID.
 func (s *Service) enqueue(tx Tx, m Mail) error {
+	m.MessageID = s.messageID()
+	return tx.Enqueue(m)
+}
+
+// messageID returns a new Message-ID, fixed when the email is enqueued so
+// that a retried delivery carries the same one.
+func (s *Service) messageID() string {
 	b := make([]byte, 16)
 	rand.Read(b)
-	m.MessageID = "<" + hex.EncodeToString(b) + "@" + s.host + ">"
-	return tx.Enqueue(m)
+	return "<" + hex.EncodeToString(b) + "@" + s.host + ">"
 }
 
 // Resend sends a new link for an enrolment waiting on its user: a new

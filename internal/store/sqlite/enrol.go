@@ -10,7 +10,6 @@ import (
 
 	sqlite3 "modernc.org/sqlite/lib"
 
-	"github.com/mailca/mailca/internal/audit"
 	"github.com/mailca/mailca/internal/enrol"
 )
 
@@ -223,46 +222,20 @@ func (db *DB) Batch(ctx context.Context, id int64) (*enrol.Batch, error) {
 
 // InTx implements enrol.Store.
 func (db *DB) InTx(ctx context.Context, fn func(enrol.Tx) error) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
-		return fn(&enrolTx{txStmts: txStmts{ctx: ctx, tx: tx}, now: db.now})
+	return db.stmtTx(ctx, func(ts *txStmts) error {
+		return fn(&enrolTx{txStmts: ts, now: db.now})
 	})
 }
 
 // enrolTx implements enrol.Tx on one SQLite transaction.
 type enrolTx struct {
-	txStmts
+	*txStmts
 	now func() time.Time
 
 	// head caches the audit chain's last record within the transaction, so
 	// a batch of invitations reads it once rather than once per row.
 	headSeq  int64
 	headHash []byte
-}
-
-func (t *enrolTx) InsertEnrolment(e *enrol.Enrolment) error {
-	fields, err := json.Marshal(e.Fields)
-	if err != nil {
-		return err
-	}
-	if e.Fields == nil {
-		fields = []byte("{}")
-	}
-	var batch any
-	if e.BatchID != 0 {
-		batch = e.BatchID
-	}
-	res, err := t.exec(`INSERT INTO enrolments (policy, policy_version, state, channel, mailbox, mailbox_key, given_name, surname, fields,
-		batch_id, invited_by, terms_version, created_at, updated_at, submitted_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.Policy, e.PolicyVersion, e.State, e.Channel, e.Mailbox, e.MailboxKey, e.GivenName, e.Surname, string(fields),
-		batch, e.InvitedBy, e.TermsVersion, e.CreatedAt.Unix(), e.UpdatedAt.Unix(), nullUnix(e.SubmittedAt), nullUnix(e.ExpiresAt))
-	if constraint(err) == sqlite3.SQLITE_CONSTRAINT_UNIQUE {
-		return enrol.ErrDuplicate
-	}
-	if err != nil {
-		return fmt.Errorf("sqlite: inserting enrolment: %w", err)
-	}
-	e.ID, err = res.LastInsertId()
-	return err
 }
 
 func (t *enrolTx) Transition(id int64, from enrol.State, rev int, e *enrol.Enrolment) error {
@@ -303,11 +276,6 @@ func (t *enrolTx) AddApprover(id int64, approver string, at time.Time) (int, err
 	return n, err
 }
 
-func (t *enrolTx) InsertLink(l enrol.Link) error {
-	_, err := t.exec(`INSERT INTO links (hash, purpose, enrolment_id, expires_at) VALUES (?, ?, ?, ?)`, l.Hash, l.Purpose, l.EnrolmentID, l.ExpiresAt.Unix())
-	return err
-}
-
 func (t *enrolTx) UseLink(hash []byte, purpose enrol.Purpose, now time.Time) (*enrol.Link, error) {
 	var l enrol.Link
 	var exp int64
@@ -331,44 +299,6 @@ func (t *enrolTx) ReleaseLink(hash []byte) error {
 func (t *enrolTx) RetireLinks(id int64, purpose enrol.Purpose, now time.Time) error {
 	_, err := t.exec(`UPDATE links SET used_at = ? WHERE enrolment_id = ? AND purpose = ? AND used_at IS NULL`, now.Unix(), id, purpose)
 	return err
-}
-
-func (t *enrolTx) Enqueue(m enrol.Mail) error {
-	data, err := json.Marshal(m.Data)
-	if err != nil {
-		return err
-	}
-	var enr any
-	if m.EnrolmentID != 0 {
-		enr = m.EnrolmentID
-	}
-	now := t.now().Unix()
-	_, err = t.exec(`INSERT INTO outbox (template, template_set, recipient, enrolment_id, data, message_id, state, next_attempt_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)`, m.Template, m.TemplateSet, m.To, enr, string(data), m.MessageID, now, now)
-	return err
-}
-
-// Audit appends e to the hash chain. The single writer connection
-// serialises transactions, so reading the head and appending cannot
-// interleave with another writer.
-func (t *enrolTx) Audit(e enrol.Event) error {
-	if t.headHash == nil {
-		err := t.queryRow(`SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&t.headSeq, &t.headHash)
-		if errors.Is(err, sql.ErrNoRows) {
-			t.headSeq, t.headHash = 0, audit.Genesis
-		} else if err != nil {
-			return err
-		}
-	}
-	r := audit.Record{Seq: t.headSeq + 1, At: t.now(), Actor: e.Actor, Action: e.Action, Object: e.Object, Detail: e.Detail, Prev: t.headHash}
-	r.Hash = audit.Hash(r.Prev, r)
-	_, err := t.exec(`INSERT INTO audit_events (seq, at, actor, action, object, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.Seq, r.At.UnixNano(), r.Actor, r.Action, r.Object, r.Detail, r.Prev, r.Hash)
-	if err != nil {
-		return err
-	}
-	t.headSeq, t.headHash = r.Seq, r.Hash
-	return nil
 }
 
 func (t *enrolTx) RecordValidation(v enrol.Validation) error {
@@ -419,3 +349,5 @@ func (db *DB) CountEnrolments(ctx context.Context) (map[enrol.State]int, error) 
 	}
 	return out, rows.Err()
 }
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -107,6 +107,9 @@ func dsn(path string, writer bool) string {
 	if writer {
 		q.Set("_txlock", "immediate")
 		q.Add("_pragma", "wal_autocheckpoint(0)") // see startCheckpoints
+		// 64 MiB of page cache: the indexes of a large table stay in memory
+		// rather than being read back from the file for each insert.
+		q.Add("_pragma", "cache_size(-65536)")
 	}
 	return "file:" + path + "?" + q.Encode()
 }
@@ -206,6 +209,21 @@ func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// stmtTx runs fn in a write transaction with a statement cache (see
+// txStmts), and afterwards prepares on the writer pool what the
+// transaction had to prepare for itself.
+func (db *DB) stmtTx(ctx context.Context, fn func(*txStmts) error) error {
+	ts := &txStmts{ctx: ctx, db: db}
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		ts.tx = tx
+		return fn(ts)
+	})
+	for _, q := range ts.missed {
+		db.writeStmt(context.WithoutCancel(ctx), q) // an error here only costs speed
+	}
+	return err
 }
 
 // constraint returns the extended SQLite result code of a constraint

@@ -5,24 +5,41 @@ import (
 	"database/sql"
 )
 
-// txStmts prepares each statement once per transaction. SQLite spends more
-// time parsing a small INSERT than running it, so a transaction that writes
-// many rows (a chunk of a CSV batch) saves most of its cost. The cache is
-// per transaction because the writer pool has one connection, which the
-// transaction holds: preparing on the pool would wait for it forever.
+// txStmts gives a transaction prepared statements. SQLite spends more time
+// parsing a small INSERT than running it, so preparing once matters.
+//
+// A statement prepared on the writer pool is reused through tx.StmtContext,
+// which finds it already prepared on the pool's one connection. One that is
+// not is prepared on the transaction (the pool's connection is held by the
+// transaction, so preparing on the pool would wait for it forever) and
+// noted, and db.tx prepares it on the pool once the transaction is over.
 type txStmts struct {
-	ctx   context.Context
-	tx    *sql.Tx
-	stmts map[string]*sql.Stmt
+	ctx    context.Context
+	db     *DB
+	tx     *sql.Tx
+	stmts  map[string]*sql.Stmt
+	missed []string
 }
+
+// maxCachedQuery keeps the multi-row statements of odd sizes out of the
+// writer's statement cache.
+const maxCachedQuery = 4096
 
 func (t *txStmts) stmt(q string) (*sql.Stmt, error) {
 	if s, ok := t.stmts[q]; ok {
 		return s, nil
 	}
-	s, err := t.tx.PrepareContext(t.ctx, q)
-	if err != nil {
-		return nil, err
+	var s *sql.Stmt
+	if ps, ok := t.db.stmts.Load(q); ok {
+		s = t.tx.StmtContext(t.ctx, ps.(*sql.Stmt))
+	} else {
+		var err error
+		if s, err = t.tx.PrepareContext(t.ctx, q); err != nil {
+			return nil, err
+		}
+		if len(q) <= maxCachedQuery {
+			t.missed = append(t.missed, q)
+		}
 	}
 	if t.stmts == nil {
 		t.stmts = map[string]*sql.Stmt{}
