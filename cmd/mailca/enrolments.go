@@ -62,71 +62,103 @@ func printableName(s string) string {
 	return strconv.Quote(s)[1 : len(strconv.Quote(s))-1]
 }
 
+// onEnrolment runs a command that acts on one enrolment given by ID: it
+// parses the flags (addFlags may add some), opens the data directory
+// without the CA key, and calls act.
+func onEnrolment(ctx context.Context, name, synopsis string, args []string, stderr io.Writer,
+	addFlags func(*flag.FlagSet), act func(in *datadir.Instance, id int64) error) error {
+	fs := newFlags(name, synopsis, stderr)
+	dir := fs.String("dir", config.DefaultDir, "data `directory`")
+	if addFlags != nil {
+		addFlags(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return flagError(err)
+	}
+	id, err := enrolmentID(fs)
+	if err != nil {
+		return err
+	}
+	in, err := datadir.OpenWithoutKey(ctx, *dir)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return act(in, id)
+}
+
 func runApprove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("approve", `Usage: mailca approve [--dir DIR] [--as NAME] ID
+	var as *string
+	return onEnrolment(ctx, "approve", `Usage: mailca approve [--dir DIR] [--as NAME] ID
 
 Approves a submitted application. When the policy needs several approvers,
 each distinct --as counts once; the activation link goes to the applicant
 when enough have approved.
-`, stderr)
-	dir := fs.String("dir", config.DefaultDir, "data `directory`")
-	as := fs.String("as", "cli", "approver `name` recorded in the audit log")
-	if err := fs.Parse(args); err != nil {
-		return flagError(err)
-	}
-	id, err := enrolmentID(fs)
-	if err != nil {
-		return err
-	}
-	in, err := datadir.OpenWithoutKey(ctx, *dir)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	e, err := in.Enrol.Approve(ctx, "cli:"+*as, id)
-	if err != nil {
-		return err
-	}
-	e, err = in.Enrol.Enrolment(ctx, e.ID)
-	if err != nil {
-		return err
-	}
-	if e.State == enrol.Approved {
-		fmt.Fprintf(stdout, "Approved enrolment %d: the activation link is on its way to %s.\n", e.ID, e.Mailbox)
-	} else {
-		fmt.Fprintf(stdout, "Recorded approval of enrolment %d; %d approver(s) so far.\n", e.ID, len(e.Approvers))
-	}
-	return nil
+`, args, stderr, func(fs *flag.FlagSet) {
+		as = fs.String("as", "cli", "approver `name` recorded in the audit log")
+	}, func(in *datadir.Instance, id int64) error {
+		if _, err := in.Enrol.Approve(ctx, "cli:"+*as, id); err != nil {
+			return err
+		}
+		e, err := in.Enrol.Enrolment(ctx, id)
+		if err != nil {
+			return err
+		}
+		if e.State == enrol.Approved {
+			fmt.Fprintf(stdout, "Approved enrolment %d: the activation link is on its way to %s.\n", e.ID, e.Mailbox)
+		} else {
+			fmt.Fprintf(stdout, "Recorded approval of enrolment %d; %d approver(s) so far.\n", e.ID, len(e.Approvers))
+		}
+		return nil
+	})
 }
 
 func runReject(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("reject", `Usage: mailca reject [--dir DIR] --reason TEXT ID
+	var reason, as *string
+	return onEnrolment(ctx, "reject", `Usage: mailca reject [--dir DIR] --reason TEXT ID
 
 Rejects a submitted application. The reason is sent to the applicant.
-`, stderr)
-	dir := fs.String("dir", config.DefaultDir, "data `directory`")
-	reason := fs.String("reason", "", "why, in words the applicant will read")
-	as := fs.String("as", "cli", "approver `name` recorded in the audit log")
-	if err := fs.Parse(args); err != nil {
-		return flagError(err)
-	}
-	id, err := enrolmentID(fs)
-	if err != nil {
-		return err
-	}
-	if *reason == "" {
-		return usageError(fs, "--reason is required")
-	}
-	in, err := datadir.OpenWithoutKey(ctx, *dir)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	if err := in.Enrol.Reject(ctx, "cli:"+*as, id, *reason); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "Rejected enrolment %d.\n", id)
-	return nil
+`, args, stderr, func(fs *flag.FlagSet) {
+		reason = fs.String("reason", "", "why, in words the applicant will read (required)")
+		as = fs.String("as", "cli", "approver `name` recorded in the audit log")
+	}, func(in *datadir.Instance, id int64) error {
+		if err := in.Enrol.Reject(ctx, "cli:"+*as, id, *reason); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Rejected enrolment %d.\n", id)
+		return nil
+	})
+}
+
+func runResend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return onEnrolment(ctx, "resend", `Usage: mailca resend [--dir DIR] ID
+
+Sends a fresh link for an enrolment waiting on its user: a new invitation
+(also for one that expired unused) or a new activation link. The previous
+link stops working.
+`, args, stderr, nil, func(in *datadir.Instance, id int64) error {
+		if err := in.Enrol.Resend(ctx, "cli", id); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Sent a new link for enrolment %d.\n", id)
+		return nil
+	})
+}
+
+func runCancel(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var reason *string
+	return onEnrolment(ctx, "cancel", `Usage: mailca cancel [--dir DIR] [--reason TEXT] ID
+
+Withdraws an enrolment that has not been issued; its links stop working.
+`, args, stderr, func(fs *flag.FlagSet) {
+		reason = fs.String("reason", "", "why (kept in the audit log)")
+	}, func(in *datadir.Instance, id int64) error {
+		if err := in.Enrol.Cancel(ctx, "cli", id, *reason); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Cancelled enrolment %d.\n", id)
+		return nil
+	})
 }
 
 func enrolmentID(fs *flag.FlagSet) (int64, error) {
@@ -138,57 +170,4 @@ func enrolmentID(fs *flag.FlagSet) (int64, error) {
 		return 0, fmt.Errorf("%q is not an enrolment ID", fs.Arg(0))
 	}
 	return id, nil
-}
-
-func runResend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("resend", `Usage: mailca resend [--dir DIR] ID
-
-Sends a fresh link for an enrolment waiting on its user: a new invitation
-(also for one that expired unused) or a new activation link. The previous
-link stops working.
-`, stderr)
-	dir := fs.String("dir", config.DefaultDir, "data `directory`")
-	if err := fs.Parse(args); err != nil {
-		return flagError(err)
-	}
-	id, err := enrolmentID(fs)
-	if err != nil {
-		return err
-	}
-	in, err := datadir.OpenWithoutKey(ctx, *dir)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	if err := in.Enrol.Resend(ctx, "cli", id); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "Sent a new link for enrolment %d.\n", id)
-	return nil
-}
-
-func runCancel(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("cancel", `Usage: mailca cancel [--dir DIR] [--reason TEXT] ID
-
-Withdraws an enrolment that has not been issued; its links stop working.
-`, stderr)
-	dir := fs.String("dir", config.DefaultDir, "data `directory`")
-	reason := fs.String("reason", "", "why (kept in the audit log)")
-	if err := fs.Parse(args); err != nil {
-		return flagError(err)
-	}
-	id, err := enrolmentID(fs)
-	if err != nil {
-		return err
-	}
-	in, err := datadir.OpenWithoutKey(ctx, *dir)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	if err := in.Enrol.Cancel(ctx, "cli", id, *reason); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "Cancelled enrolment %d.\n", id)
-	return nil
 }

@@ -32,7 +32,9 @@ var commands = map[string]command{
 	"reject":     {"reject a submitted application, with a reason", runReject},
 	"resend":     {"send a fresh invitation or activation link", runResend},
 	"cancel":     {"withdraw an enrolment not yet issued", runCancel},
+	"outbox":     {"list queued, sent and failed email", runOutbox},
 	"policy":     {"list, export and import enrolment policies", runPolicy},
+	"audit":      {"verify the audit log's hash chain, or export it as CSV", runAudit},
 }
 
 // version is set at build time with -ldflags "-X main.version=...".

@@ -77,6 +77,13 @@ machine only.
 	if cfg.Mail.SMTPHost == "" {
 		devMailbox = devMailboxAdapter{db: in.DB, tmpl: tmpl, sender: cfg.Mail.FromName}
 		logger.Warn("no SMTP server configured: email stays in the outbox; read it at /dev/mailbox from this machine")
+		if logger.Enabled(ctx, slog.LevelDebug) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				logDevLinks(workCtx, in.DB, logger)
+			}()
+		}
 	} else {
 		sender, err := newSender(cfg)
 		if err != nil {
@@ -245,4 +252,38 @@ func (d devMailboxAdapter) convert(m outbox.Message) web.DevMessage {
 	}
 	dm.Subject, dm.Text, dm.HTML = subject, text, html
 	return dm
+}
+
+// logDevLinks logs the link of each new email at debug level, for a
+// developer without a mail server. It runs only when no SMTP server is
+// configured and the log level is debug: these links are secrets, and a
+// production log must never hold them.
+func logDevLinks(ctx context.Context, db *sqlite.DB, logger *slog.Logger) {
+	var last int64
+	if msgs, err := db.Messages(ctx, outbox.Filter{Limit: 1}); err == nil && len(msgs) > 0 {
+		last = msgs[0].ID // only mail that arrives from now on
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		msgs, err := db.Messages(ctx, outbox.Filter{Limit: 200})
+		if err != nil {
+			continue
+		}
+		for i := len(msgs) - 1; i >= 0; i-- {
+			m := msgs[i]
+			if m.ID <= last {
+				continue
+			}
+			last = m.ID
+			if link := m.Data["Link"]; link != "" {
+				logger.Debug("development mailbox", "message", m.ID, "template", m.Template, "to", m.To, "link", link)
+			}
+		}
+	}
 }

@@ -125,9 +125,5 @@ func (w *ReportWriter) start() error {
 
 // cell makes s printable and neutralises a leading formula character.
 func cell(s string) string {
-	s = Printable(s)
-	if s != "" && strings.IndexByte("=+-@\t\r", s[0]) >= 0 {
-		return "'" + s
-	}
-	return s
+	return SafeCell(Printable(s))
 }

@@ -24,7 +24,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -45,7 +44,11 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	mailcaBin = filepath.Join(dir, "mailca")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "the end-to-end tests build mailca and need the go command on PATH")
+		os.Exit(1)
+	}
 	out, err := exec.Command(goTool, "build", "-o", mailcaBin, "github.com/mailca/mailca/cmd/mailca").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building mailca: %v\n%s", err, out)
@@ -648,19 +651,32 @@ func TestCrashDuringImportAndDelivery(t *testing.T) {
 	in.sink.WaitFor(t, rows, 2*time.Minute)
 	time.Sleep(500 * time.Millisecond) // let any duplicate arrive
 	in.stop()
-	seen := map[string]bool{}
+	// SMTP has no way to make delivery and our record of it one atomic
+	// step: a message the server accepted in the instant before the kill,
+	// before mailca recorded it, goes again after the restart, with the
+	// same Message-ID, by which receiving systems recognise it. At most one
+	// message per SMTP connection can be caught in that instant.
+	seen := map[string]int{}
 	for _, r := range in.sink.Messages() {
 		m, _ := r.Parse()
-		id := m.Header.Get("Message-Id")
-		if seen[id] {
-			t.Errorf("message %s arrived twice", id)
-		}
-		seen[id] = true
+		seen[m.Header.Get("Message-Id")]++
 	}
+	repeated := 0
+	for _, n := range seen {
+		repeated += n - 1
+	}
+	t.Logf("%d deliveries repeated after the kill", repeated)
 	if len(seen) != rows {
-		t.Errorf("%d distinct emails, want %d", len(seen), rows)
+		t.Errorf("%d distinct emails, want %d: an invitation was lost", len(seen), rows)
+	}
+	if repeated > smtpConnections {
+		t.Errorf("%d deliveries repeated; at most %d (one per SMTP connection in flight at the kill) can be", repeated, smtpConnections)
 	}
 }
+
+// smtpConnections is the default of [mail] connections, which the data
+// directories of these tests keep.
+const smtpConnections = 2
 
 // countEnrolments counts the enrolments in the database, whatever their state.
 func (in *instance) countEnrolments() int {

@@ -1,0 +1,227 @@
+package sqlite_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/mailca/mailca/internal/audit"
+	"github.com/mailca/mailca/internal/enrol"
+	"github.com/mailca/mailca/internal/store/sqlite"
+)
+
+// auditStart is the time of the first event written by openAuditDB; each
+// later event is one minute later.
+var auditStart = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
+
+// openAuditDB opens a new database holding the events evs, written one
+// transaction each, a minute apart.
+func openAuditDB(tb testing.TB, evs ...enrol.Event) *sqlite.DB {
+	tb.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "mailca.db"))
+	if err != nil {
+		tb.Fatalf("sqlite.Open: %v", err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	now := auditStart
+	db.SetClock(func() time.Time { return now })
+	for _, e := range evs {
+		if err := db.InTx(ctx, func(tx enrol.Tx) error { return tx.Audit(e) }); err != nil {
+			tb.Fatalf("writing audit event: %v", err)
+		}
+		now = now.Add(time.Minute)
+	}
+	return db
+}
+
+var sampleEvents = []enrol.Event{
+	{Actor: "cli", Action: "batch.start", Object: "batch:1", Detail: "policy default, file people.csv"},           // 1
+	{Actor: "cli", Action: "enrolment.invite", Object: "enrolment:1", Detail: "policy default v1, a@example.com"}, // 2
+	{Actor: "cli", Action: "enrolment.invite", Object: "enrolment:2", Detail: "policy default v1, b@example.com"}, // 3
+	{Actor: "cli", Action: "enrolment.invite", Object: "enrolment:12", Detail: "policy default v1, c@example.com"},
+	{Actor: "user:a@example.com", Action: "enrolment.submit", Object: "enrolment:1", Detail: "terms v1"}, // 5
+	{Actor: "admin:ann@example.com", Action: "enrolment.approve", Object: "enrolment:1", Detail: "manual"},
+	{Actor: "cli", Action: "batch.done", Object: "batch:1", Detail: "3 invited"}, // 7
+	{Actor: "cli", Action: "odd", Object: "x%_y", Detail: ""},
+	{Actor: "cli", Action: "odd", Object: "x\xff\xffz", Detail: "after a 0xFF octet"}, // 9
+}
+
+func TestAuditEventsStreamsTheChain(t *testing.T) {
+	ctx := context.Background()
+	db := openAuditDB(t, sampleEvents...)
+	var v audit.Verifier
+	var seqs []int64
+	err := db.AuditEvents(ctx, func(r audit.Record) error {
+		seqs = append(seqs, r.Seq)
+		if want := auditStart.Add(time.Duration(r.Seq-1) * time.Minute); !r.At.Equal(want) {
+			t.Errorf("event %d at %v, want %v", r.Seq, r.At, want)
+		}
+		e := sampleEvents[r.Seq-1]
+		if r.Actor != e.Actor || r.Action != e.Action || r.Object != e.Object || r.Detail != e.Detail {
+			t.Errorf("event %d = %+v, want %+v", r.Seq, r, e)
+		}
+		return v.Next(r)
+	})
+	if err != nil {
+		t.Fatalf("AuditEvents: %v", err)
+	}
+	if want := []int64{1, 2, 3, 4, 5, 6, 7, 8, 9}; !slices.Equal(seqs, want) {
+		t.Errorf("AuditEvents gave seqs %v, want %v", seqs, want)
+	}
+	if v.Count() != int64(len(sampleEvents)) {
+		t.Errorf("verified %d events, want %d", v.Count(), len(sampleEvents))
+	}
+
+	// An error from fn stops the iteration and comes back unchanged.
+	stop := errors.New("stop")
+	n := 0
+	err = db.AuditEvents(ctx, func(audit.Record) error {
+		n++
+		if n == 3 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || n != 3 {
+		t.Errorf("AuditEvents with a failing fn: %d calls, %v; want 3, %v", n, err, stop)
+	}
+
+	// An empty log is an empty chain.
+	calls := 0
+	if err := openAuditDB(t).AuditEvents(ctx, func(audit.Record) error { calls++; return nil }); err != nil || calls != 0 {
+		t.Errorf("AuditEvents on an empty log: %d calls, %v", calls, err)
+	}
+}
+
+// TestAuditEventsWhileWriting appends events from inside the iteration: the
+// stream is one snapshot, so it neither deadlocks nor sees them.
+func TestAuditEventsWhileWriting(t *testing.T) {
+	ctx := context.Background()
+	db := openAuditDB(t, sampleEvents[:3]...)
+	n := 0
+	err := db.AuditEvents(ctx, func(r audit.Record) error {
+		n++
+		return db.InTx(ctx, func(tx enrol.Tx) error {
+			return tx.Audit(enrol.Event{Actor: "cli", Action: "test.write", Object: fmt.Sprint("during:", r.Seq)})
+		})
+	})
+	if err != nil || n != 3 {
+		t.Fatalf("AuditEvents while writing: %d events, %v; want 3, nil", n, err)
+	}
+	var v audit.Verifier
+	if err := db.AuditEvents(ctx, v.Next); err != nil || v.Count() != 6 {
+		t.Errorf("after writing: %d events verified, %v; want 6", v.Count(), err)
+	}
+}
+
+func TestAuditFilter(t *testing.T) {
+	ctx := context.Background()
+	db := openAuditDB(t, sampleEvents...)
+	at := func(seq int) time.Time { return auditStart.Add(time.Duration(seq-1) * time.Minute) }
+	tests := []struct {
+		name string
+		q    sqlite.AuditQuery
+		want []int64 // newest first
+	}{
+		{"all", sqlite.AuditQuery{}, []int64{9, 8, 7, 6, 5, 4, 3, 2, 1}},
+		{"actor", sqlite.AuditQuery{Actor: "user:a@example.com"}, []int64{5}},
+		{"actor is exact", sqlite.AuditQuery{Actor: "user:"}, nil},
+		{"action", sqlite.AuditQuery{Action: "enrolment.invite"}, []int64{4, 3, 2}},
+		{"object prefix", sqlite.AuditQuery{Object: "enrolment:1"}, []int64{6, 5, 4, 2}},
+		{"object kind", sqlite.AuditQuery{Object: "batch:"}, []int64{7, 1}},
+		{"object exact match", sqlite.AuditQuery{Object: "enrolment:2"}, []int64{3}},
+		{"wildcards are literal", sqlite.AuditQuery{Object: "x%"}, []int64{8}},
+		{"prefix ending in 0xFF", sqlite.AuditQuery{Object: "x\xff"}, []int64{9}},
+		{"since", sqlite.AuditQuery{Since: at(8)}, []int64{9, 8}},
+		{"until", sqlite.AuditQuery{Until: at(3)}, []int64{2, 1}},
+		{"since and until", sqlite.AuditQuery{Since: at(3), Until: at(5)}, []int64{4, 3}},
+		{"time in another zone", sqlite.AuditQuery{Since: at(9).In(time.FixedZone("X", 5*3600))}, []int64{9}},
+		{"before", sqlite.AuditQuery{Before: 3}, []int64{2, 1}},
+		{"limit", sqlite.AuditQuery{Limit: 2}, []int64{9, 8}},
+		{"combined", sqlite.AuditQuery{Actor: "cli", Action: "enrolment.invite", Object: "enrolment:1", Since: at(2)}, []int64{4, 2}},
+		{"nothing", sqlite.AuditQuery{Action: "certificate.revoke"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs, err := db.AuditFilter(ctx, tt.q)
+			if err != nil {
+				t.Fatalf("AuditFilter: %v", err)
+			}
+			if got := seqsOf(rs); !slices.Equal(got, tt.want) {
+				t.Errorf("AuditFilter(%+v) = %v, want %v", tt.q, got, tt.want)
+			}
+			// AuditScan selects the same events, oldest first.
+			var scanned []audit.Record
+			err = db.AuditScan(ctx, tt.q, func(r audit.Record) error { scanned = append(scanned, r); return nil })
+			want := slices.Clone(tt.want)
+			slices.Reverse(want)
+			if tt.q.Limit > 0 {
+				want = seqsOf(mustAuditFilter(t, db, sqlite.AuditQuery{Limit: 1000}))
+				slices.Reverse(want)
+			}
+			if got := seqsOf(scanned); err != nil || !slices.Equal(got, want) {
+				t.Errorf("AuditScan(%+v) = %v, %v; want %v", tt.q, got, err, want)
+			}
+		})
+	}
+}
+
+func TestAuditFilterPages(t *testing.T) {
+	ctx := context.Background()
+	var evs []enrol.Event
+	for i := range 25 {
+		evs = append(evs, enrol.Event{Actor: "cli", Action: "enrolment.invite", Object: fmt.Sprint("enrolment:", i+1)})
+	}
+	db := openAuditDB(t, evs...)
+	var got []int64
+	q := sqlite.AuditQuery{Limit: 10}
+	for {
+		page, err := db.AuditFilter(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) > q.Limit {
+			t.Fatalf("page of %d events, limit %d", len(page), q.Limit)
+		}
+		if len(page) == 0 {
+			break
+		}
+		got = append(got, seqsOf(page)...)
+		q.Before = page[len(page)-1].Seq
+	}
+	var want []int64
+	for s := int64(25); s >= 1; s-- {
+		want = append(want, s)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("paging gave %v, want %v", got, want)
+	}
+	// A limit of 0 or above 1000 means 100.
+	for _, limit := range []int{0, -1, 5000} {
+		if rs := mustAuditFilter(t, db, sqlite.AuditQuery{Limit: limit}); len(rs) != 25 {
+			t.Errorf("AuditFilter(Limit: %d) = %d events, want 25", limit, len(rs))
+		}
+	}
+}
+
+func mustAuditFilter(tb testing.TB, db *sqlite.DB, q sqlite.AuditQuery) []audit.Record {
+	tb.Helper()
+	rs, err := db.AuditFilter(context.Background(), q)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rs
+}
+
+func seqsOf(rs []audit.Record) []int64 {
+	var out []int64
+	for _, r := range rs {
+		out = append(out, r.Seq)
+	}
+	return out
+}
