@@ -35,6 +35,8 @@ var commands = map[string]command{
 	"outbox":     {"list queued, sent and failed email", runOutbox},
 	"policy":     {"list, export and import enrolment policies", runPolicy},
 	"audit":      {"verify the audit log's hash chain, or export it as CSV", runAudit},
+	"backup":     {"write a consistent copy of the database while mailca runs", runBackup},
+	"migrate":    {"apply database migrations and show the schema version", runMigrate},
 }
 
 // version is set at build time with -ldflags "-X main.version=...".
