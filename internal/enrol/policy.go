@@ -291,6 +291,22 @@ func (p *Policy) Validate() error {
 			bad(where+".secret", "must be at least 32 random bytes, base64url without padding")
 		}
 	}
+	if prof, err := ca.ProfileByName(p.Profile); err == nil && prof.Validation != ca.MailboxValidated {
+		// The subject names the organisation: it may only vouch for
+		// mailboxes of its own domains (S/MIME BR 3.2.3).
+		if len(p.AllowedDomains) == 0 {
+			bad("allowed_domains", "profile %s names the organisation, so it needs the organisation's domains here", p.Profile)
+		}
+		// A sponsor-validated subject names the person; a name the
+		// applicant typed must be checked by an approver (BR 3.2.4).
+		if prof.Validation == ca.SponsorValidated && p.Approval.Mode != ApproveManual {
+			for i, f := range p.Fields {
+				if (f.Name == FieldGivenName || f.Name == FieldSurname) && f.Editable {
+					bad(fmt.Sprintf("fields[%d].editable", i), "profile %s puts the %s in the certificate: with %s approval it must come from the invitation, not be editable", p.Profile, f.Name, p.Approval.Mode)
+				}
+			}
+		}
+	}
 	if p.Channels.Referral && len(p.ReferralKeys) == 0 {
 		bad("referral_keys", "the referral channel needs at least one site key")
 	}
@@ -318,11 +334,15 @@ func (p *Policy) Field(name string) (Field, bool) {
 	return Field{}, false
 }
 
-// autoApproves reports whether an application for addr is approved on submission.
-func (p *Policy) autoApproves(addr mailbox.Address) bool {
+// autoApproves reports whether an application for addr that came by ch
+// is approved on submission. Pre-approval is the administrator's decision
+// to invite: it covers invitations only, never referrals or open requests.
+func (p *Policy) autoApproves(addr mailbox.Address, ch Channel) bool {
 	switch p.Approval.Mode {
-	case ApproveAutomatic, ApprovePreApproved:
+	case ApproveAutomatic:
 		return true
+	case ApprovePreApproved:
+		return ch == ViaInvitation
 	case ApproveAutoDomains:
 		return slices.Contains(p.Approval.Domains, addr.Domain)
 	}

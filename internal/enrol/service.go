@@ -560,7 +560,7 @@ func (s *Service) afterSubmit(tx Tx, e *Enrolment, p *Policy) error {
 	if err != nil {
 		return err
 	}
-	if p.autoApproves(addr) {
+	if p.autoApproves(addr, e.Channel) {
 		return s.approve(tx, e, p, "system", "automatic approval ("+string(p.Approval.Mode)+")")
 	}
 	for _, n := range p.Notify {

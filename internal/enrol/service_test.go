@@ -384,3 +384,65 @@ func TestPolicyValidation(t *testing.T) {
 		t.Errorf("the default policy does not validate: %v", err)
 	}
 }
+
+func TestPolicyValidationForVouchingProfiles(t *testing.T) {
+	tests := []struct {
+		name  string
+		edit  func(p *enrol.Policy)
+		field string // "" means valid
+	}{
+		{"organization without domains", func(p *enrol.Policy) { p.Profile = "organization-strict" }, "allowed_domains"},
+		{"organization with domains", func(p *enrol.Policy) { p.Profile = "organization-strict"; p.AllowedDomains = []string{"example.com"} }, ""},
+		{"sponsor, automatic, editable names", func(p *enrol.Policy) {
+			p.Profile, p.AllowedDomains, p.Approval.Mode = "sponsor-strict", []string{"example.com"}, enrol.ApproveAutomatic
+		}, "fields[0].editable"},
+		{"sponsor, manual, editable names", func(p *enrol.Policy) {
+			p.Profile, p.AllowedDomains = "sponsor-strict", []string{"example.com"}
+		}, ""},
+		{"sponsor, pre-approved, names from the invitation", func(p *enrol.Policy) {
+			p.Profile, p.AllowedDomains, p.Approval.Mode = "sponsor-multipurpose", []string{"example.com"}, enrol.ApprovePreApproved
+			p.Fields[0].Editable, p.Fields[1].Editable = false, false
+		}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := enrol.DefaultPolicy()
+			tt.edit(p)
+			err := p.Validate()
+			var verr *enrol.ValidationError
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("Validate = %v, want valid", err)
+				}
+				return
+			}
+			if !errors.As(err, &verr) {
+				t.Fatalf("Validate = %v, want a problem with %s", err, tt.field)
+			}
+			for _, pr := range verr.Problems {
+				if pr.Field == tt.field {
+					return
+				}
+			}
+			t.Errorf("problems %v do not name %s", verr.Problems, tt.field)
+		})
+	}
+}
+
+// TestPreApprovalCoversInvitationsOnly: an open self-enrolment under a
+// pre-approved policy still waits for an approver.
+func TestPreApprovalCoversInvitationsOnly(t *testing.T) {
+	f := newFixture(t, func(p *enrol.Policy) {
+		p.Approval.Mode = enrol.ApprovePreApproved
+		p.Channels.Open = true
+		p.AllowedDomains = []string{"example.com"}
+	})
+	ctx := context.Background()
+	if err := f.svc.StartOpen(ctx, "staff", "walk-in@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	e, err := f.svc.Submit(ctx, f.lastLink(t, "walk-in@example.com", "/e/"), accept(nil))
+	if err != nil || e.State != enrol.Submitted {
+		t.Fatalf("Submit = %+v, %v; want submitted, waiting for approval", e, err)
+	}
+}
