@@ -55,12 +55,14 @@ bench:
 	$(GO) test -run '^$$' -bench InviteCSV -benchtime 1x -count 3 ./internal/enrol/
 	$(GO) test -run '^$$' -bench Deliver -count 3 ./internal/outbox/
 	$(GO) test -run '^$$' -bench EnrolmentHTTP -benchtime 3000x -count 3 ./internal/e2e/
+	$(GO) test -run '^$$' -bench OCSPHTTP -benchtime 5s -count 3 ./internal/web/pki/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./internal/mailbox/
 	$(GO) test -run '^$$' -fuzz FuzzParseCSR -fuzztime 60s ./internal/ca/
 	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 60s ./internal/csvbatch/
 	$(GO) test -run '^$$' -fuzz FuzzCompose -fuzztime 60s ./internal/mail/
+	$(GO) test -run '^$$' -fuzz FuzzOCSPHandler -fuzztime 60s ./internal/web/pki/
 
 clean:
 	rm -rf bin

@@ -32,6 +32,8 @@ var commands = map[string]command{
 	"reject":     {"reject a submitted application, with a reason", runReject},
 	"resend":     {"send a fresh invitation or activation link", runResend},
 	"cancel":     {"withdraw an enrolment not yet issued", runCancel},
+	"revoke":     {"revoke a certificate, with an RFC 5280 reason", runRevoke},
+	"crl":        {"make a new CRL now and write it", runCRL},
 	"outbox":     {"list queued, sent and failed email", runOutbox},
 	"policy":     {"list, export and import enrolment policies", runPolicy},
 	"audit":      {"verify the audit log's hash chain, or export it as CSV", runAudit},

@@ -107,7 +107,11 @@ machine only.
 		}()
 	}
 
-	handler, err := web.New(web.Config{Enrol: in.Enrol, Mailbox: devMailbox, TemplateDir: templateDir, Logger: logger, ChainPEM: chain})
+	pkiHandler, err := startPKI(ctx, workCtx, &wg, in, logger)
+	if err != nil {
+		return err
+	}
+	handler, err := web.New(web.Config{Enrol: in.Enrol, Mailbox: devMailbox, TemplateDir: templateDir, Logger: logger, ChainPEM: chain, PKI: pkiHandler})
 	if err != nil {
 		return err
 	}

@@ -51,6 +51,7 @@ type Reservation struct {
 	NotBefore time.Time
 	NotAfter  time.Time
 	LintDER   []byte // the candidate signed by the throwaway key
+	Once      string // Request.Once
 }
 
 // Request asks for one subscriber certificate.
@@ -64,6 +65,11 @@ type Request struct {
 	// certificate; other profiles refuse them.
 	GivenName, Surname string
 	Validity           time.Duration // zero means DefaultValidity
+	// Once, when set, allows at most one live certificate for this key: a
+	// second request with the same Once is refused with AlreadyIssued. The
+	// enrolment service passes the enrolment, so one approval can never
+	// yield two certificates.
+	Once string
 }
 
 // Config configures an Engine.
@@ -190,9 +196,13 @@ func (e *Engine) Prepare(ctx context.Context, req Request) (*Prepared, error) {
 			NotBefore: tmpl.NotBefore,
 			NotAfter:  tmpl.NotAfter,
 			LintDER:   lc.der,
+			Once:      req.Once,
 		})
 		if errors.Is(err, ErrSerialTaken) && attempt < 2 {
 			continue
+		}
+		if errors.Is(err, ErrOnceTaken) {
+			return nil, &RequestError{Reason: AlreadyIssued, Detail: "a certificate was already issued for this request"}
 		}
 		if errors.Is(err, ErrKeyInUse) {
 			return nil, &RequestError{Reason: KeyReused, Detail: "this public key is in another certificate or blocked; generate a new key"}

@@ -19,6 +19,7 @@ const (
 	BadMailbox                          // the mailbox cannot be put in a certificate
 	SubjectNotAllowed                   // a subject field the profile does not allow
 	BadValidity                         // validity outside what the BR allow
+	AlreadyIssued                       // a live certificate already carries the request's Once key
 )
 
 var reasonText = map[Reason]string{
@@ -29,6 +30,7 @@ var reasonText = map[Reason]string{
 	BadMailbox:        "mailbox not allowed in a certificate",
 	SubjectNotAllowed: "subject field not allowed by the profile",
 	BadValidity:       "validity not allowed",
+	AlreadyIssued:     "certificate already issued",
 }
 
 func (r Reason) String() string { return reasonText[r] }
@@ -49,7 +51,7 @@ func (e *RequestError) Error() string {
 
 // Kind reports the request as invalid (or a conflict, for a reused key).
 func (e *RequestError) Kind() errs.Kind {
-	if e.Reason == KeyReused {
+	if e.Reason == KeyReused || e.Reason == AlreadyIssued {
 		return errs.Conflict
 	}
 	return errs.Invalid
@@ -89,6 +91,10 @@ var ErrTokenRedeemed = errors.New("ca: prepared certificate already signed")
 
 // ErrSerialTaken is returned by a Store when the serial exists already.
 var ErrSerialTaken = errors.New("ca: serial number already used")
+
+// ErrOnceTaken is returned by a Store when a live certificate already
+// carries the reservation's Once key.
+var ErrOnceTaken = errors.New("ca: a certificate was already issued for this request")
 
 // ErrKeyInUse is returned by a Store when the subject public key is in a
 // certificate already or is blocked (for example after a key compromise).

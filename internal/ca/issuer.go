@@ -12,10 +12,10 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/zmap/zlint/v3/util"
-	"strings"
 
 	"github.com/mailca/mailca/internal/keys"
 )

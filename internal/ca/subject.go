@@ -19,8 +19,7 @@ var (
 const (
 	ubCommonName   = 64
 	ubOrganization = 64
-	ubName         = 32768 // givenName, surname: ub-name
-	ubEmailAddress = 255   // PKCS#9 pkcs-9-ub-emailAddress
+	ubEmailAddress = 255 // PKCS#9 pkcs-9-ub-emailAddress
 )
 
 // rdn is one attribute of a distinguished name with an explicit string type:

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -78,6 +79,10 @@ type CA struct {
 	// WaivedLintWarnings names zlint warnings accepted for this CA. Only a
 	// development CA on localhost needs one; errors are never waived.
 	WaivedLintWarnings []string `toml:"waived_lint_warnings"`
+	// CRLInterval is how often 'mailca serve' makes a new CRL when nothing
+	// is revoked, such as "1h" (the default); at most 168h. Each CRL is
+	// valid for twice as long, at most ten days.
+	CRLInterval time.Duration `toml:"crl_interval"`
 }
 
 // Load reads DIR/mailca.toml, fills defaults and validates the result.
@@ -120,6 +125,12 @@ func (c *Config) validate() error {
 	}
 	if _, err := ca.ProfileByName(c.CA.DefaultProfile); err != nil {
 		return fmt.Errorf("ca.default_profile: %w", err)
+	}
+	if c.CA.CRLInterval == 0 {
+		c.CA.CRLInterval = ca.DefaultCRLInterval
+	}
+	if err := ca.CheckCRLInterval(c.CA.CRLInterval); err != nil {
+		return fmt.Errorf("ca.crl_interval: %w", err)
 	}
 	if c.CA.ValidityDays < 1 || c.CA.ValidityDays > 825 {
 		return fmt.Errorf("ca.validity_days = %d, want 1 to 825", c.CA.ValidityDays)
@@ -223,6 +234,10 @@ validity_days = {{.CA.ValidityDays}}
 # have none. Lint errors can never be waived.
 waived_lint_warnings = {{list .CA.WaivedLintWarnings}}
 {{- end}}
+# How often 'mailca serve' makes a new CRL when nothing is revoked (a
+# revocation makes one within seconds). Each CRL is valid for twice this,
+# at most ten days; at most "168h".
+# crl_interval = "1h"
 
 [mail]
 # Sender of every email mailca sends.

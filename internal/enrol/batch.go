@@ -171,10 +171,16 @@ func (s *Service) storeChunk(tx Tx, actor string, p *Policy, b *Batch, results [
 		e := r.pending
 		r.pending = nil
 		if !stored[k] {
-			k++
-			r.Reason, r.Detail = "already invited or active", e.Mailbox
-			b.Refused++
-			continue
+			// Rare: the person is already enrolled, or was invited and let
+			// the link lapse, in which case the new invitation replaces it.
+			if err := s.insertEnrolment(tx, e); errors.Is(err, ErrDuplicate) {
+				k++
+				r.Reason, r.Detail = "already invited or active", e.Mailbox
+				b.Refused++
+				continue
+			} else if err != nil {
+				return err
+			}
 		}
 		k++
 		l, m := s.linkMail(e, p, PurposeInvitation, "invitation", e.ExpiresAt)

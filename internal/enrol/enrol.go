@@ -171,6 +171,9 @@ type Tx interface {
 	// of each stored one and reports which were stored. The mailbox keys of
 	// es must be distinct.
 	InsertEnrolments(es []*Enrolment) (stored []bool, err error)
+	// LiveEnrolment returns the live enrolment (invited, submitted,
+	// approved or issued) for policy and mailbox key, or ErrNotFound.
+	LiveEnrolment(policy, mailboxKey string) (*Enrolment, error)
 	// Transition moves enrolment id from state from (at revision rev) to
 	// state e.State, writing the fields of e that the new state sets. It
 	// returns ErrStale when the row is no longer in that state and revision.

@@ -217,7 +217,7 @@ func (s *Service) invite(tx Tx, actor string, p *Policy, inv Invitee, batchID in
 	if err != nil {
 		return nil, err
 	}
-	if err := tx.InsertEnrolment(e); err != nil {
+	if err := s.insertEnrolment(tx, e); err != nil {
 		if errors.Is(err, ErrDuplicate) {
 			return nil, &InviteError{Reason: "already invited or active", Detail: e.Mailbox}
 		}
@@ -227,6 +227,46 @@ func (s *Service) invite(tx Tx, actor string, p *Policy, inv Invitee, batchID in
 		return nil, err
 	}
 	return e, tx.Audit(inviteEvent(actor, p, e))
+}
+
+// insertEnrolment stores e. When a live enrolment for the same person and
+// policy blocks it, but that one is an invitation whose link lapsed unused,
+// the lapsed one is marked expired and e takes its place: otherwise anyone
+// who once typed someone's address into an open form would lock them out.
+func (s *Service) insertEnrolment(tx Tx, e *Enrolment) error {
+	err := tx.InsertEnrolment(e)
+	if !errors.Is(err, ErrDuplicate) {
+		return err
+	}
+	if ok, xerr := s.expireLapsed(tx, e.Policy, e.MailboxKey); xerr != nil || !ok {
+		return errors.Join(err, xerr)
+	}
+	return tx.InsertEnrolment(e)
+}
+
+// expireLapsed marks the live enrolment for policy and key expired if it
+// is an invitation past its expiry, and reports whether it did.
+func (s *Service) expireLapsed(tx Tx, policy, key string) (bool, error) {
+	live, err := tx.LiveEnrolment(policy, key)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	now := s.now()
+	if live.State != Invited || now.Before(live.ExpiresAt) {
+		return false, nil
+	}
+	from, rev := live.State, live.Rev
+	live.State, live.UpdatedAt = Expired, now
+	if err := tx.Transition(live.ID, from, rev, live); err != nil {
+		return false, err
+	}
+	if err := tx.RetireLinks(live.ID, PurposeInvitation, now); err != nil {
+		return false, err
+	}
+	return true, tx.Audit(Event{Actor: "system", Action: "enrolment.expire", Object: live.object(), Detail: "invitation lapsed unused"})
 }
 
 // newInvitation checks inv against p and returns the enrolment to store.
@@ -611,7 +651,7 @@ func (s *Service) StartOpen(ctx context.Context, policy, email string) error {
 		e := &Enrolment{Policy: p.Name, PolicyVersion: p.Version, State: Invited, Channel: ViaOpen,
 			Mailbox: addr.String(), MailboxKey: addr.Key(), CreatedAt: now, UpdatedAt: now,
 			ExpiresAt: now.Add(min(time.Duration(p.InvitationLifetime), 24*time.Hour))}
-		if err := tx.InsertEnrolment(e); err != nil {
+		if err := s.insertEnrolment(tx, e); err != nil {
 			return err
 		}
 		if err := s.sendLink(tx, e, p, PurposeInvitation, "verification", e.ExpiresAt); err != nil {
@@ -661,7 +701,7 @@ func (s *Service) SubmitReferral(ctx context.Context, token string, a Applicatio
 		if err := checkApplication(p, e, a); err != nil {
 			return err
 		}
-		if err := tx.InsertEnrolment(e); err != nil {
+		if err := s.insertEnrolment(tx, e); err != nil {
 			if errors.Is(err, ErrDuplicate) {
 				return &InviteError{Reason: "already invited or active", Detail: addr.String()}
 			}
@@ -794,14 +834,22 @@ func (s *Service) Activate(ctx context.Context, token string, mode KeyMode, csr 
 		}
 		key, pub = k, k.Public()
 	}
-	req := ca.Request{Profile: p.Profile, PublicKey: pub, Mailbox: addr, Validity: time.Duration(p.ValidityDays) * 24 * time.Hour}
+	req := ca.Request{Profile: p.Profile, PublicKey: pub, Mailbox: addr, Validity: time.Duration(p.ValidityDays) * 24 * time.Hour,
+		// One approval, one certificate: the store refuses a second live
+		// certificate for this enrolment, even if a resent link races an
+		// activation still in progress.
+		Once: e.object()}
 	if strings.HasPrefix(p.Profile, "sponsor") {
 		req.GivenName, req.Surname = e.GivenName, e.Surname
 	}
 	cert, err := s.issuer.Issue(ctx, req)
 	if err != nil {
-		if errs.KindOf(err) != errs.Internal {
-			s.store.InTx(ctx, func(tx Tx) error { return tx.ReleaseLink(hash) })
+		var rerr *ca.RequestError
+		if errors.As(err, &rerr) && rerr.Reason != ca.AlreadyIssued {
+			// The user's key was refused (reused, weak): let them try again.
+			if lerr := s.store.InTx(ctx, func(tx Tx) error { return tx.ReleaseLink(hash) }); lerr != nil {
+				return nil, errors.Join(err, lerr)
+			}
 		}
 		return nil, err
 	}
@@ -813,7 +861,7 @@ func (s *Service) Activate(ctx context.Context, token string, mode KeyMode, csr 
 		from, rev := e.State, e.Rev
 		e.State, e.Serial, e.IssuedAt, e.UpdatedAt = Issued, ca.SerialHex(cert.Cert.SerialNumber), now, now
 		if err := tx.Transition(e.ID, from, rev, e); err != nil {
-			return err
+			return s.stale(err, e.ID)
 		}
 		if err := tx.RecordValidation(Validation{EnrolmentID: e.ID, Mailbox: e.Mailbox, Method: "activation-link", BRVersion: BRVersion, At: now}); err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailca/mailca/internal/ca"
 	"github.com/mailca/mailca/internal/enrol"
 	"github.com/mailca/mailca/internal/errs"
 	"github.com/mailca/mailca/internal/keys"
@@ -444,5 +445,96 @@ func TestPreApprovalCoversInvitationsOnly(t *testing.T) {
 	e, err := f.svc.Submit(ctx, f.lastLink(t, "walk-in@example.com", "/e/"), accept(nil))
 	if err != nil || e.State != enrol.Submitted {
 		t.Fatalf("Submit = %+v, %v; want submitted, waiting for approval", e, err)
+	}
+}
+
+// gatedIssuer holds the first Issue until released, to let a test race
+// other requests against an activation in progress.
+type gatedIssuer struct {
+	enrol.Issuer
+	entered, release chan struct{}
+	once             sync.Once
+}
+
+func (g *gatedIssuer) Issue(ctx context.Context, req ca.Request) (*ca.Certificate, error) {
+	first := false
+	g.once.Do(func() { first = true })
+	if first {
+		close(g.entered)
+		<-g.release
+	}
+	return g.Issuer.Issue(ctx, req)
+}
+
+// TestResendDuringActivation resends the activation link while the first
+// activation is being issued, and activates again with the new link: the
+// store allows one certificate per enrolment, so exactly one comes out.
+func TestResendDuringActivation(t *testing.T) {
+	db := testkit.MustOpenDB(t)
+	h := testkit.NewHierarchy(t, keys.ECDSAP256)
+	gate := &gatedIssuer{Issuer: testkit.NewEngine(t, h, db), entered: make(chan struct{}), release: make(chan struct{})}
+	svc := enrol.NewService(enrol.Config{Store: db, Issuer: gate, PublicURL: "https://certs.example.com", ServerKeyType: keys.ECDSAP256})
+	ctx := context.Background()
+	p := enrol.DefaultPolicy()
+	p.Approval.Mode = enrol.ApproveAutomatic
+	if _, err := svc.SavePolicy(ctx, "test", p); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{svc: svc, db: db}
+	e, _ := svc.Invite(ctx, "cli", "default", enrol.Invitee{Email: "race@example.com"})
+	svc.Submit(ctx, f.lastLink(t, "race@example.com", "/e/"), accept(nil))
+	first := f.lastLink(t, "race@example.com", "/a/")
+
+	done := make(chan error)
+	go func() {
+		_, err := svc.Activate(ctx, first, enrol.KeyServer, nil)
+		done <- err
+	}()
+	<-gate.entered
+	if err := svc.Resend(ctx, "admin", e.ID); err != nil {
+		t.Fatalf("Resend: %v", err)
+	}
+	second := f.lastLink(t, "race@example.com", "/a/")
+	_, secondErr := svc.Activate(ctx, second, enrol.KeyServer, nil)
+	close(gate.release)
+	firstErr := <-done
+	counts, _ := db.CountCertificates(ctx)
+	if counts["issued"] != 1 {
+		t.Fatalf("%d certificates issued for one approval (errors: %v / %v)", counts["issued"], firstErr, secondErr)
+	}
+	if (firstErr == nil) == (secondErr == nil) {
+		t.Errorf("activations: %v and %v; want exactly one to succeed", firstErr, secondErr)
+	}
+}
+
+// TestLapsedInvitationIsReplaced: an invitation whose link lapsed unused
+// does not lock its person out; a new invitation (or open request)
+// replaces it.
+func TestLapsedInvitationIsReplaced(t *testing.T) {
+	f := newFixture(t, func(p *enrol.Policy) { p.Channels.Open = true; p.AllowedDomains = []string{"example.com"} })
+	ctx := context.Background()
+	// Someone else asks for a link for the victim's address, which lapses.
+	if err := f.svc.StartOpen(ctx, "staff", "victim@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	stale := f.lastLink(t, "victim@example.com", "/e/")
+	if _, err := f.svc.Invite(ctx, "cli", "staff", enrol.Invitee{Email: "victim@example.com"}); errs.KindOf(err) != errs.Conflict {
+		t.Fatalf("invitation while the first link is valid = %v, want a conflict", err)
+	}
+	f.clock.advance(25 * time.Hour)
+	e, err := f.svc.Invite(ctx, "cli", "staff", enrol.Invitee{Email: "victim@example.com"})
+	if err != nil {
+		t.Fatalf("invitation after the first link lapsed: %v", err)
+	}
+	fresh := f.lastLink(t, "victim@example.com", "/e/")
+	if fresh == stale {
+		t.Fatal("no new link was sent")
+	}
+	if _, err := f.svc.Submit(ctx, fresh, accept(nil)); err != nil {
+		t.Errorf("Submit with the new link: %v", err)
+	}
+	old, _ := f.svc.Enrolments(ctx, enrol.Filter{State: enrol.Expired})
+	if len(old) != 1 || old[0].ID == e.ID {
+		t.Errorf("expired enrolments = %+v, want the lapsed one", old)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mailca/mailca/internal/ca"
 	"github.com/mailca/mailca/internal/enrol"
 	"github.com/mailca/mailca/internal/keys"
 	"github.com/mailca/mailca/internal/outbox"
@@ -72,6 +73,11 @@ func TestEnrolmentMails(t *testing.T) {
 	links["approved"] = link("alice@example.com", "/a/")
 	act, err := svc.Activate(ctx, token(links["approved"]), enrol.KeyServer, nil)
 	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Alice's certificate is then revoked: the revoked mail goes to her.
+	if _, err := svc.Revoke(ctx, "admin:ra@example.com", ca.SerialHex(act.Cert.Cert.SerialNumber), ca.ReasonKeyCompromise); err != nil {
 		t.Fatal(err)
 	}
 
@@ -150,6 +156,11 @@ func TestEnrolmentMails(t *testing.T) {
 			checked["rejected"]++
 			if !strings.Contains(text, "not on the staff list") {
 				t.Errorf("rejected text lacks the reason:\n%s", text)
+			}
+		case strings.Contains(subject, "revoked"):
+			checked["revoked"]++
+			if r.To[0] != "alice@example.com" || !strings.Contains(text, ca.SerialHex(act.Cert.Cert.SerialNumber)) || !strings.Contains(text, "compromised") || !strings.Contains(text, "Hello Alice,") {
+				t.Errorf("revoked mail to %s lacks the serial, reason or name:\n%s", r.To[0], text)
 			}
 		case strings.Contains(subject, "issued"):
 			checked["issued"]++

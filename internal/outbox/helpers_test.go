@@ -108,11 +108,17 @@ func testData(template, to string) map[string]string {
 			"Mailbox": to, "GivenName": "Alice", "Serial": "7f3a9c01d2e4b5a6", "NotAfter": "14 March 2028",
 			"CertificatePEM": testCertPEM,
 		}
+	case "revoked":
+		return map[string]string{
+			"Mailbox": to, "GivenName": "Alice", "Surname": "Liddell", "Serial": "7f3a9c01d2e4b5a6",
+			"Reason": "its private key is known or suspected to have been compromised", "ReasonCode": "keyCompromise",
+			"RevokedAt": "14 March 2027 10:30 UTC",
+		}
 	}
 	panic("no test data for " + template)
 }
 
-var templateNames = []string{"invitation", "verification", "application", "approved", "rejected", "issued"}
+var templateNames = []string{"invitation", "verification", "application", "approved", "rejected", "issued", "revoked"}
 
 // testCertPEM is a throwaway self-signed certificate.
 var testCertPEM = func() string {

@@ -42,6 +42,7 @@ func TestRenderDefaults(t *testing.T) {
 		{"approved", []string{"approved", "activate"}, []string{"https://certs.example.com/a/tok3n-approved", "15 March 2026 09:00 UTC", "24 hours", "control the mailbox alice@example.com"}},
 		{"rejected", []string{"not approved"}, []string{"not an employee", "alice@example.com"}},
 		{"issued", []string{"issued"}, []string{"14 March 2028", "7f3a9c01d2e4b5a6", "certificate.cer", "password", "public part"}},
+		{"revoked", []string{"revoked"}, []string{"alice@example.com", "7f3a9c01d2e4b5a6", "14 March 2027 10:30 UTC", "compromised", "new key"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.template, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/mailca/mailca/internal/errs"
 )
@@ -69,6 +70,24 @@ func fromLoopback(r *http.Request) bool {
 		return false
 	}
 	ip, err := netip.ParseAddr(host)
+	if err != nil || !ip.WithZone("").Unmap().IsLoopback() {
+		return false
+	}
+	// The Host header must name this machine too: a web page the developer
+	// visits could otherwise point its own name at 127.0.0.1 (DNS
+	// rebinding) and read the live links here from the developer's browser.
+	return loopbackHost(r.Host)
+}
+
+func loopbackHost(hostport string) bool {
+	h := hostport
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		h = host
+	}
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(h, "[]"))
 	return err == nil && ip.WithZone("").Unmap().IsLoopback()
 }
 

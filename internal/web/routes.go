@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/mailca/mailca/internal/web/enrolment"
+	"github.com/mailca/mailca/internal/web/pki"
 )
 
 // Body limits of the routes that take a body.
@@ -18,7 +19,7 @@ const (
 // referral in the query of /r. Their pages are no-store and no-referrer
 // (middleware.go), the request log shows the pattern and never the path,
 // and GET never changes state: only the POST of a form spends a link.
-func routes(mux *http.ServeMux, e *enrolment.Handler, dev *devMailbox) {
+func routes(mux *http.ServeMux, e *enrolment.Handler, dev *devMailbox, p *pki.Handler) {
 	// Invitation and verification links: the enrolment form.
 	mux.HandleFunc("GET /e/{token}", e.ShowForm)
 	mux.HandleFunc("POST /e/{token}", limitBody(formLimit, e.SubmitForm))
@@ -37,6 +38,16 @@ func routes(mux *http.ServeMux, e *enrolment.Handler, dev *devMailbox) {
 	mux.HandleFunc("GET /ca/chain.pem", e.Chain)
 	mux.HandleFunc("GET /static/{file}", e.Static)
 	mux.HandleFunc("GET /static/sets/{set}/{file}", e.SetStatic)
+
+	// What relying parties fetch, at the URLs in every certificate (see
+	// ca.Issuer): CRLs, OCSP (RFC 5019 GET and POST) and CA certificates.
+	// GET /ocsp/ never reaches the mux: see pki.Handler.KeepOCSPPaths.
+	if p != nil {
+		mux.HandleFunc("GET /crl/{file}", p.CRL)
+		mux.HandleFunc("GET /ca/{file}", p.CACert)
+		mux.HandleFunc("POST /ocsp", p.OCSPPost)
+		mux.HandleFunc("GET /ocsp/{request...}", p.OCSPGet)
+	}
 
 	// Development mailbox: only when no SMTP server is configured
 	// (Config.Mailbox != nil), and only for requests from a loopback

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mailca/mailca/internal/enrol"
 	"github.com/mailca/mailca/internal/web/enrolment"
+	"github.com/mailca/mailca/internal/web/pki"
 )
 
 // Config configures the server. Only Enrol is required.
@@ -29,6 +30,8 @@ type Config struct {
 	Logger *slog.Logger
 	// ChainPEM is the issuing chain offered at /ca/chain.pem.
 	ChainPEM []byte
+	// PKI serves CRLs, OCSP and CA certificates; nil leaves them out.
+	PKI *pki.Handler
 }
 
 // DevMailbox is the store of emails kept instead of sent when no SMTP
@@ -72,7 +75,7 @@ func New(cfg Config) (http.Handler, error) {
 		}
 	}
 	mux := http.NewServeMux()
-	routes(mux, enr, dev)
+	routes(mux, enr, dev, cfg.PKI)
 
 	// Every POST changes state, so every POST must come from our own pages.
 	cop := http.NewCrossOriginProtection()
@@ -81,6 +84,9 @@ func New(cfg Config) (http.Handler, error) {
 			"this form was sent from another site, so it was refused; open the page again from your email and send it from there")
 	}))
 	var h http.Handler = cop.Handler(mux)
+	if cfg.PKI != nil {
+		h = cfg.PKI.KeepOCSPPaths(h)
+	}
 	h = recoverPanics(h, mux, log)
 	h = securityHeaders(h)
 	h = logRequests(h, mux, log)

@@ -346,7 +346,12 @@ func TestDevMailbox(t *testing.T) {
 	get := func(path, remote string, hdr ...string) (*http.Response, string) {
 		req := httptest.NewRequest("GET", path, nil)
 		req.RemoteAddr = remote
+		req.Host = "localhost:8080"
 		for i := 0; i+1 < len(hdr); i += 2 {
+			if hdr[i] == "Host" {
+				req.Host = hdr[i+1]
+				continue
+			}
 			req.Header.Set(hdr[i], hdr[i+1])
 		}
 		return s.do(req)
@@ -360,6 +365,13 @@ func TestDevMailbox(t *testing.T) {
 	}
 	if res, _ := get("/dev/mailbox", "127.0.0.1:5000", "X-Forwarded-For", "192.0.2.1"); res.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /dev/mailbox through a proxy: %d, want 404", res.StatusCode)
+	}
+	// DNS rebinding: a loopback connection for another site's name.
+	if res, _ := get("/dev/mailbox", "127.0.0.1:5000", "Host", "evil.example:8080"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /dev/mailbox with Host evil.example: %d, want 404", res.StatusCode)
+	}
+	if res, _ := get("/dev/mailbox", "127.0.0.1:5000", "Host", "127.0.0.1:8080"); res.StatusCode != 200 {
+		t.Errorf("GET /dev/mailbox with Host 127.0.0.1: %d, want 200", res.StatusCode)
 	}
 
 	for _, remote := range []string{"127.0.0.1:5000", "127.8.9.10:1", "[::1]:5000"} {

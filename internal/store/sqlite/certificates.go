@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -19,8 +20,8 @@ var _ ca.Store = (*DB)(nil)
 // as much as running them.
 const (
 	reserveSerialSQL = `
-		INSERT INTO certificates (serial, issuer_id, state, profile, mailbox, spki_sha256, not_before, not_after, lint_der, created_at)
-		SELECT ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?
+		INSERT INTO certificates (serial, issuer_id, state, profile, mailbox, spki_sha256, not_before, not_after, lint_der, created_at, once_key)
+		SELECT ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?, ?
 		WHERE NOT EXISTS (SELECT 1 FROM blocked_keys WHERE spki_sha256 = ?)`
 	refuseSerialSQL     = `UPDATE certificates SET state = 'refused', refusal = ? WHERE serial = ? AND state = 'reserved'`
 	storeCertificateSQL = `UPDATE certificates SET state = 'issued', der = ?, issued_at = ? WHERE serial = ? AND state = 'reserved'`
@@ -33,12 +34,16 @@ func (db *DB) ReserveSerial(ctx context.Context, r ca.Reservation) error {
 		return fmt.Errorf("sqlite: reserving serial: %w", err)
 	}
 	res, err := stmt.ExecContext(ctx,
-		r.Serial, r.IssuerID, r.Profile, r.Mailbox, r.SPKIHash, r.NotBefore.Unix(), r.NotAfter.Unix(), r.LintDER, db.now().Unix(), r.SPKIHash)
+		r.Serial, r.IssuerID, r.Profile, r.Mailbox, r.SPKIHash, r.NotBefore.Unix(), r.NotAfter.Unix(), r.LintDER, db.now().Unix(), nullString(r.Once), r.SPKIHash)
 	switch constraint(err) {
 	case 0:
 	case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 		return ca.ErrSerialTaken
 	case sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+		// Two unique indexes can refuse the row; SQLite names the column.
+		if strings.Contains(err.Error(), "once_key") {
+			return ca.ErrOnceTaken
+		}
 		return ca.ErrKeyInUse
 	}
 	if err != nil {
@@ -66,6 +71,13 @@ func (db *DB) StoreCertificate(ctx context.Context, serial string, der []byte) e
 		return fmt.Errorf("sqlite: %w", err)
 	}
 	return db.expectOne(stmt.ExecContext(ctx, der, db.now().Unix(), serial))
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 func (db *DB) expectOne(res sql.Result, err error) error {

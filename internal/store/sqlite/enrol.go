@@ -238,6 +238,16 @@ type enrolTx struct {
 	headHash []byte
 }
 
+// LiveEnrolment implements enrol.Tx.
+func (t *enrolTx) LiveEnrolment(policy, key string) (*enrol.Enrolment, error) {
+	e, err := scanEnrolment(t.queryRow(`SELECT `+enrolmentColumns+` FROM enrolments
+		WHERE policy = ? AND mailbox_key = ? AND state IN ('invited', 'submitted', 'approved', 'issued')`, policy, key).Scan)
+	if isNoRows(err) {
+		return nil, enrol.ErrNotFound
+	}
+	return e, err
+}
+
 func (t *enrolTx) Transition(id int64, from enrol.State, rev int, e *enrol.Enrolment) error {
 	fields, err := json.Marshal(e.Fields)
 	if err != nil {
@@ -292,7 +302,8 @@ func (t *enrolTx) UseLink(hash []byte, purpose enrol.Purpose, now time.Time) (*e
 }
 
 func (t *enrolTx) ReleaseLink(hash []byte) error {
-	_, err := t.exec(`UPDATE links SET used_at = NULL WHERE hash = ?`, hash)
+	_, err := t.exec(`UPDATE links SET used_at = NULL WHERE hash = ? AND used_at IS NOT NULL
+		AND enrolment_id IN (SELECT id FROM enrolments WHERE state = 'approved')`, hash)
 	return err
 }
 
