@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,6 +55,9 @@ machine only.
 	cfg := in.Config
 	if *addr == "" {
 		*addr = cfg.Server.Listen
+	}
+	if u, err := url.Parse(cfg.Server.PublicURL); err == nil && u.Scheme != "https" && !loopbackName(u.Hostname()) {
+		logger.Warn("server.public_url is not https: the links in emails carry enrolment tokens, which would cross the network in clear; serve mailca behind TLS", "public_url", cfg.Server.PublicURL)
 	}
 
 	templateDir := filepath.Join(cfg.Dir, "templates")
@@ -164,6 +168,15 @@ func wakeAfterPost(h http.Handler, w *outbox.Worker) http.Handler {
 			w.Wake()
 		}
 	})
+}
+
+// loopbackName reports whether host names this machine.
+func loopbackName(host string) bool {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func loopbackURLHost(a net.Addr) string {

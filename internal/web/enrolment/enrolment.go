@@ -4,6 +4,7 @@ package enrolment
 import (
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/mailca/mailca/internal/enrol"
 )
@@ -32,6 +33,9 @@ type Handler struct {
 	log   *slog.Logger
 	chain []byte
 	views *engine
+	// mailing limits the requests anyone can make that send email: open
+	// self-enrolment and referral submissions (see limiter).
+	mailing *limiter
 }
 
 // New parses the embedded templates, checks that every view exists and
@@ -49,5 +53,7 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{svc: cfg.Enrol, log: log, chain: cfg.ChainPEM, views: views}, nil
+	// Twenty mail-sending requests per network in ten minutes: plenty for an
+	// office behind one address, useless for flooding mailboxes.
+	return &Handler{svc: cfg.Enrol, log: log, chain: cfg.ChainPEM, views: views, mailing: newLimiter(20, 10*time.Minute, nil)}, nil
 }

@@ -30,6 +30,10 @@ func (h *Handler) StartOpen(w http.ResponseWriter, r *http.Request) {
 		h.openAgain(w, r, p, email, "Enter your email address.")
 		return
 	}
+	if !h.mailing.allow(r) {
+		h.openStatus(w, r, p, email, "Too many requests have come from your network. Please try again in a few minutes.", http.StatusTooManyRequests)
+		return
+	}
 	err = h.svc.StartOpen(ctx, p.Name, email)
 	var ie *enrol.InviteError
 	switch {
@@ -46,8 +50,12 @@ func (h *Handler) StartOpen(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) openAgain(w http.ResponseWriter, r *http.Request, p *enrol.Policy, email, msg string) {
+	h.openStatus(w, r, p, email, msg, http.StatusBadRequest)
+}
+
+func (h *Handler) openStatus(w http.ResponseWriter, r *http.Request, p *enrol.Policy, email, msg string, status int) {
 	v := openView(p)
 	v.HasErrors, v.Email, v.EmailError = true, email, msg
 	v.Problems = []Problem{{ID: "email", Text: msg}}
-	h.views.render(w, r, http.StatusBadRequest, "open", v)
+	h.views.render(w, r, status, "open", v)
 }
