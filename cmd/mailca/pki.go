@@ -5,7 +5,9 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/mailca/mailca/internal/ca"
 	"github.com/mailca/mailca/internal/datadir"
@@ -39,8 +41,19 @@ func startPKI(ctx, workCtx context.Context, wg *sync.WaitGroup, in *datadir.Inst
 		defer wg.Done()
 		pub.Run(workCtx)
 	}()
+	var static []*x509.RevocationList
+	if der, err := os.ReadFile(datadir.RootCRLPath(in.Config.Dir)); err == nil {
+		crl, err := x509.ParseRevocationList(der)
+		if err != nil {
+			return nil, fmt.Errorf("the root CRL %s: %w", datadir.RootCRLPath(in.Config.Dir), err)
+		}
+		if time.Now().After(crl.NextUpdate) {
+			logger.Warn("the root CA's CRL has expired: sign a new one with 'mailca ca root-crl'", "next_update", crl.NextUpdate)
+		}
+		static = append(static, crl)
+	}
 	return pki.New(pki.Config{
-		CRLs: crls, OCSP: responder, Logger: logger,
+		CRLs: crls, OCSP: responder, Logger: logger, StaticCRLs: static,
 		CACerts: append([]*x509.Certificate{iss.Cert}, iss.Chain...),
 	}), nil
 }

@@ -21,9 +21,27 @@ var CRLLintSources = lint.SourceList{lint.RFC5280, lint.CABFSMIMEBaselineRequire
 // for a million entries takes seconds: it is a check for tests and
 // diagnosis, not a step of publishing.
 func CheckRevocationList(der []byte) error {
+	return checkRevocationList(der, "")
+}
+
+// CheckCARevocationList is CheckRevocationList for a CRL that covers CA
+// certificates only (a root's), which the BR let run for twelve months
+// rather than ten days.
+func CheckCARevocationList(der []byte) error {
+	return checkRevocationList(der, "[e_crl_next_update_invalid]\nSubscriberCRL = false\n")
+}
+
+func checkRevocationList(der []byte, config string) error {
 	reg, err := lint.GlobalRegistry().Filter(lint.FilterOptions{IncludeSources: CRLLintSources})
 	if err != nil {
 		return fmt.Errorf("ca: building lint registry: %w", err)
+	}
+	if config != "" {
+		cfg, err := lint.NewConfigFromString(config)
+		if err != nil {
+			return fmt.Errorf("ca: lint configuration: %w", err)
+		}
+		reg.SetConfiguration(cfg)
 	}
 	lints := reg.RevocationListLints().Lints()
 	if len(lints) == 0 {

@@ -25,6 +25,7 @@ import (
 const (
 	caDir          = "ca"
 	rootCertFile   = "ca/root-ca.pem"
+	rootCRLFile    = "ca/root-ca.crl"
 	rootKeyFile    = "ca/root-ca.key"
 	issuerCertFile = "ca/issuing-ca.pem"
 	issuerKeyFile  = "ca/issuing-ca.key"
@@ -250,8 +251,17 @@ func createHierarchy(dir string, o InitOptions, pass []byte, res *InitResult) (c
 	if err := keys.WriteNewFile(filepath.Join(dir, issuerCertFile), certPEM(iss, root), 0o644); err != nil {
 		return nil, err
 	}
+	// The issuing CA's CRL distribution point names the root's CRL: sign
+	// the first one now, while the root key is at hand.
+	crl, err := ca.NewRootCRL(root, rootKey, nil, 1, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := keys.WriteNewFile(filepath.Join(dir, rootCRLFile), crl, 0o644); err != nil {
+		return nil, err
+	}
 	res.Root, res.Issuer = root, iss
-	res.Warnings = append(res.Warnings, fmt.Sprintf("the root CA key is in %s; for production, move it offline", filepath.Join(dir, rootKeyFile)))
+	res.Warnings = append(res.Warnings, fmt.Sprintf("the root CA key is in %s; for production, move it offline (and sign the root's CRL yearly with 'mailca ca root-crl')", filepath.Join(dir, rootKeyFile)))
 	return issKey, nil
 }
 
@@ -341,3 +351,13 @@ func trimCN(s string) string {
 	}
 	return s
 }
+
+// RootCRLPath is where init writes the root's CRL, which mailca serves at
+// the issuing CA's CRL distribution point.
+func RootCRLPath(dir string) string { return filepath.Join(dir, rootCRLFile) }
+
+// RootKeyPath is where init writes the root key of a CA hierarchy it made.
+func RootKeyPath(dir string) string { return filepath.Join(dir, rootKeyFile) }
+
+// RootCertPath is where init writes the root certificate.
+func RootCertPath(dir string) string { return filepath.Join(dir, rootCertFile) }

@@ -16,7 +16,15 @@ import (
 // Pattern: GET /crl/{file}, for file <issuer ID>.crl.
 func (h *Handler) CRL(w http.ResponseWriter, r *http.Request) {
 	id, ok := fileID(r, ".crl")
-	if !ok || h.crls == nil {
+	if !ok {
+		notFound(w)
+		return
+	}
+	if s, ok := h.static[id]; ok {
+		h.serveCRL(w, r, id, &ca.CRL{DER: s.Raw, ThisUpdate: s.ThisUpdate, NextUpdate: s.NextUpdate, Number: s.Number.Int64()})
+		return
+	}
+	if h.crls == nil {
 		notFound(w)
 		return
 	}
@@ -29,6 +37,10 @@ func (h *Handler) CRL(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, err)
 		return
 	}
+	h.serveCRL(w, r, id, c)
+}
+
+func (h *Handler) serveCRL(w http.ResponseWriter, r *http.Request, id string, c *ca.CRL) {
 	now := h.now()
 	w.Header().Set("Content-Type", "application/pkix-crl")
 	cacheFor(w, now, min(c.NextUpdate.Sub(now), c.NextUpdate.Sub(c.ThisUpdate)/2))

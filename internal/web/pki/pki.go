@@ -38,22 +38,31 @@ type Config struct {
 	// ca.Issuer.ID): the issuing CA, whose URL is in every certificate's
 	// caIssuers, and its chain.
 	CACerts []*x509.Certificate
-	Now     func() time.Time // nil means time.Now
-	Logger  *slog.Logger     // nil discards
+	// StaticCRLs are CRLs signed elsewhere (the offline root's), served at
+	// /crl/<id>.crl for issuers CRLs does not know, by the same ID rule.
+	StaticCRLs []*x509.RevocationList
+	Now        func() time.Time // nil means time.Now
+	Logger     *slog.Logger     // nil discards
 }
 
 // Handler serves the PKI routes; see internal/web/routes.go.
 type Handler struct {
-	crls  CRLs
-	ocsp  Responder
-	certs map[string][]byte // ID -> DER
-	now   func() time.Time
-	log   *slog.Logger
+	static map[string]*x509.RevocationList // ID of the signer -> CRL
+	crls   CRLs
+	ocsp   Responder
+	certs  map[string][]byte // ID -> DER
+	now    func() time.Time
+	log    *slog.Logger
 }
 
 // New returns the Handler for cfg.
 func New(cfg Config) *Handler {
-	h := &Handler{crls: cfg.CRLs, ocsp: cfg.OCSP, certs: map[string][]byte{}, now: cfg.Now, log: cfg.Logger}
+	h := &Handler{crls: cfg.CRLs, ocsp: cfg.OCSP, certs: map[string][]byte{}, static: map[string]*x509.RevocationList{}, now: cfg.Now, log: cfg.Logger}
+	for _, c := range cfg.StaticCRLs {
+		if len(c.AuthorityKeyId) >= 8 {
+			h.static[hex.EncodeToString(c.AuthorityKeyId[:8])] = c
+		}
+	}
 	if h.now == nil {
 		h.now = time.Now
 	}
