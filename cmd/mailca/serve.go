@@ -19,9 +19,11 @@ import (
 	"github.com/mailca/mailca/internal/datadir"
 	"github.com/mailca/mailca/internal/errs"
 	"github.com/mailca/mailca/internal/mail"
+	"github.com/mailca/mailca/internal/metrics"
 	"github.com/mailca/mailca/internal/outbox"
 	"github.com/mailca/mailca/internal/store/sqlite"
 	"github.com/mailca/mailca/internal/web"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -47,11 +49,18 @@ machine only.
 	if err != nil {
 		return usageError(fs, err.Error())
 	}
-	in, err := datadir.Open(ctx, *dir)
+	met, err := metrics.New(metrics.Config{Registry: prometheus.NewRegistry(), Runtime: true})
+	if err != nil {
+		return err
+	}
+	in, err := datadir.Open(ctx, *dir, datadir.WithObservers(met, met))
 	if err != nil {
 		return err
 	}
 	defer in.Close()
+	if err := met.WatchQueue(in.DB); err != nil {
+		return err
+	}
 	cfg := in.Config
 	if *addr == "" {
 		*addr = cfg.Server.Listen
@@ -100,7 +109,8 @@ machine only.
 			Logger: logger, Workers: cfg.Mail.Connections,
 			// A short lease: after a crash, the messages this node had
 			// claimed go out again within half a minute.
-			Lease: 30 * time.Second,
+			Lease:    30 * time.Second,
+			Observer: met,
 		})
 		wg.Add(1)
 		go func() {
@@ -115,7 +125,11 @@ machine only.
 	if err != nil {
 		return err
 	}
-	handler, err := web.New(web.Config{Enrol: in.Enrol, Mailbox: devMailbox, TemplateDir: templateDir, Logger: logger, ChainPEM: chain, PKI: pkiHandler})
+	if err := startLifecycle(workCtx, &wg, in, logger); err != nil {
+		return err
+	}
+	handler, err := web.New(web.Config{Enrol: in.Enrol, Mailbox: devMailbox, TemplateDir: templateDir, Logger: logger, ChainPEM: chain, PKI: pkiHandler,
+		Ready: readyChecks(in), Metrics: met.Handler(), Requests: met})
 	if err != nil {
 		return err
 	}

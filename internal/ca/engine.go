@@ -82,6 +82,8 @@ type Config struct {
 	Organization, Country string
 	Now                   func() time.Time // nil means time.Now
 	Rand                  io.Reader        // nil means crypto/rand
+	// Observer counts issued and refused certificates; nil means none.
+	Observer Observer
 }
 
 // Engine issues subscriber certificates under one issuer. It is safe for
@@ -94,6 +96,7 @@ type Engine struct {
 	cc     string
 	now    func() time.Time
 	rand   io.Reader
+	obs    Observer
 }
 
 // New returns an Engine for cfg.
@@ -114,6 +117,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if e.rand == nil {
 		e.rand = rand.Reader
+	}
+	if e.obs = cfg.Observer; e.obs == nil {
+		e.obs = noObserver{}
 	}
 	if e.cc != "" && !isCountryCode(e.cc) {
 		return nil, fmt.Errorf("ca: country %q is not an ISO 3166 alpha-2 code", e.cc)
@@ -137,8 +143,9 @@ type Prepared struct {
 	mu       sync.Mutex
 	redeemed bool
 
-	serial *big.Int
-	lint   lintCert
+	serial  *big.Int
+	lint    lintCert
+	profile string // for the Observer
 }
 
 // Serial returns the serial number reserved for the certificate.
@@ -218,9 +225,10 @@ func (e *Engine) Prepare(ctx context.Context, req Request) (*Prepared, error) {
 		if rerr := e.store.RefuseSerial(ctx, SerialHex(tmpl.SerialNumber), err.Error()); rerr != nil {
 			return nil, errors.Join(err, fmt.Errorf("ca: recording lint refusal: %w", rerr))
 		}
+		e.obs.LintRefused()
 		return nil, err
 	}
-	return &Prepared{serial: tmpl.SerialNumber, lint: lc}, nil
+	return &Prepared{serial: tmpl.SerialNumber, lint: lc, profile: req.profileName()}, nil
 }
 
 // Sign redeems p: it signs the prepared certificate with the issuer's key,
@@ -266,6 +274,7 @@ func (e *Engine) Sign(ctx context.Context, p *Prepared) (*Certificate, error) {
 	if err := e.store.StoreCertificate(ctx, SerialHex(p.serial), der); err != nil {
 		return nil, fmt.Errorf("ca: storing certificate %s: %w", SerialHex(p.serial), err)
 	}
+	e.obs.Issued(p.profile)
 	return &Certificate{Cert: cert, Chain: append([]*x509.Certificate{e.issuer.Cert}, e.issuer.Chain...)}, nil
 }
 

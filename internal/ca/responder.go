@@ -81,11 +81,12 @@ func (e *Engine) IssueOCSPResponder(ctx context.Context, pub crypto.PublicKey, v
 		if rerr := e.store.RefuseSerial(ctx, SerialHex(tmpl.SerialNumber), err.Error()); rerr != nil {
 			return nil, errors.Join(err, fmt.Errorf("ca: recording lint refusal: %w", rerr))
 		}
+		e.obs.LintRefused()
 		return nil, err
 	}
 
 	// 4 and 5. Sign exactly the linted bytes, and store.
-	c, err := e.Sign(ctx, &Prepared{serial: tmpl.SerialNumber, lint: lc})
+	c, err := e.Sign(ctx, &Prepared{serial: tmpl.SerialNumber, lint: lc, profile: ResponderProfile})
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/mailca/mailca/internal/ca"
+	"github.com/mailca/mailca/internal/mailbox"
 )
 
 // FileName is the configuration file's name inside the data directory.
@@ -30,6 +31,23 @@ type Config struct {
 	Database Database `toml:"database"`
 	CA       CA       `toml:"ca"`
 	Mail     Mail     `toml:"mail"`
+	// Lifecycle configures expiry reminders and the administrators' digest.
+	Lifecycle Lifecycle `toml:"lifecycle"`
+}
+
+// Lifecycle configures what 'mailca serve' does as certificates near their
+// end. The zero value is usable: reminders at 30, 7 and 1 days, no digest.
+type Lifecycle struct {
+	// ReminderDays are the days before a certificate's notAfter at which
+	// its holder is reminded, with a renewal link. Default [30, 7, 1];
+	// an empty list turns reminders off.
+	ReminderDays []int `toml:"reminder_days"`
+	// DigestTo receives a daily list of the certificates that expire within
+	// the largest of ReminderDays. Empty: no digest.
+	DigestTo []string `toml:"digest_to"`
+	// Interval is how often expiry and reminders run, such as "1h" (the
+	// default); between 1m and 24h.
+	Interval time.Duration `toml:"interval"`
 }
 
 // Mail configures outgoing email. With no SMTP host, messages stay in the
@@ -151,6 +169,25 @@ func (c *Config) validate() error {
 	if c.Mail.Connections == 0 {
 		c.Mail.Connections = 2
 	}
+	if c.Lifecycle.ReminderDays == nil {
+		c.Lifecycle.ReminderDays = []int{30, 7, 1}
+	}
+	for _, d := range c.Lifecycle.ReminderDays {
+		if d < 1 || d > 825 {
+			return fmt.Errorf("lifecycle.reminder_days: %d, want 1 to 825", d)
+		}
+	}
+	for _, a := range c.Lifecycle.DigestTo {
+		if _, err := mailbox.Parse(a); err != nil {
+			return fmt.Errorf("lifecycle.digest_to: %q is not a mailbox", a)
+		}
+	}
+	if c.Lifecycle.Interval == 0 {
+		c.Lifecycle.Interval = time.Hour
+	}
+	if c.Lifecycle.Interval < time.Minute || c.Lifecycle.Interval > 24*time.Hour {
+		return fmt.Errorf("lifecycle.interval = %s, want 1m to 24h", c.Lifecycle.Interval)
+	}
 	if c.CA.Certificate == "" || c.CA.Key == "" {
 		return errors.New("ca.certificate and ca.key are required")
 	}
@@ -253,5 +290,15 @@ smtp_host = {{q .Mail.SMTPHost}}
 # smtp_username = "mailca"
 # The password comes from MAILCA_SMTP_PASSWORD or from this file.
 # smtp_password_file = "/run/secrets/smtp-password"
+
+[lifecycle]
+# Days before a certificate expires at which its holder is reminded by
+# email, with a link to renew. An empty list turns reminders off.
+# reminder_days = [30, 7, 1]
+# Administrators who get a daily list of the certificates that expire
+# within the largest of reminder_days.
+# digest_to = ["pki-admins@example.com"]
+# How often expiry and reminders run.
+# interval = "1h"
 
 `))

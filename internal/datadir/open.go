@@ -25,7 +25,11 @@ type Instance struct {
 
 // Open loads the configuration in dir, opens the database and decrypts the
 // issuing CA key.
-func Open(ctx context.Context, dir string) (*Instance, error) {
+func Open(ctx context.Context, dir string, opts ...Option) (*Instance, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	cfg, err := config.Load(dir)
 	if err != nil {
 		return nil, err
@@ -42,12 +46,12 @@ func Open(ctx context.Context, dir string) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	engine, err := ca.New(ca.Config{Issuer: issuer, Store: db, Linter: linter, Organization: cfg.CA.Organization, Country: cfg.CA.Country})
+	engine, err := ca.New(ca.Config{Issuer: issuer, Store: db, Linter: linter, Organization: cfg.CA.Organization, Country: cfg.CA.Country, Observer: o.ca})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	return &Instance{Config: cfg, DB: db, Engine: engine, Enrol: newService(cfg, db, engine)}, nil
+	return &Instance{Config: cfg, DB: db, Engine: engine, Enrol: newService(cfg, db, engine, o.enrol)}, nil
 }
 
 // OpenWithoutKey opens dir for work that never issues (inviting,
@@ -62,11 +66,11 @@ func OpenWithoutKey(ctx context.Context, dir string) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Instance{Config: cfg, DB: db, Enrol: newService(cfg, db, noIssuer{})}, nil
+	return &Instance{Config: cfg, DB: db, Enrol: newService(cfg, db, noIssuer{}, nil)}, nil
 }
 
-func newService(cfg *config.Config, db *sqlite.DB, iss enrol.Issuer) *enrol.Service {
-	return enrol.NewService(enrol.Config{Store: db, Issuer: iss, PublicURL: cfg.Server.PublicURL})
+func newService(cfg *config.Config, db *sqlite.DB, iss enrol.Issuer, obs enrol.Observer) *enrol.Service {
+	return enrol.NewService(enrol.Config{Store: db, Issuer: iss, PublicURL: cfg.Server.PublicURL, Observer: obs})
 }
 
 type noIssuer struct{}

@@ -106,6 +106,9 @@ func (s *Service) InviteCSV(ctx context.Context, actor, policy, filename string,
 			s.finishBatch(ctx, b, "failed", err.Error())
 			return b, fmt.Errorf("enrol: batch %d stopped at line %d: %w", b.ID, rows[0].Line, err)
 		}
+		for range b.Invited - committed.Invited {
+			s.obs.Invited()
+		}
 		for _, res := range results {
 			if err := report(res); err != nil {
 				s.finishBatch(ctx, b, "failed", "report: "+err.Error())

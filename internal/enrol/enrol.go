@@ -35,6 +35,7 @@ const (
 	ViaInvitation Channel = "invitation"
 	ViaReferral   Channel = "referral"
 	ViaOpen       Channel = "open"
+	ViaRenewal    Channel = "renewal" // started by the expiry reminder of an issued certificate
 )
 
 // Enrolment is one person's way from invitation to certificate.
@@ -62,6 +63,7 @@ type Enrolment struct {
 	IssuedAt      time.Time
 	ExpiresAt     time.Time // of the invitation, while invited
 	Approvers     []string  // distinct approvers so far (N of M)
+	RenewalOf     string    // serial of the certificate this enrolment renews; "" when not a renewal
 }
 
 // Purpose is what a link may be used for; a link serves one purpose only.

@@ -45,6 +45,25 @@ type Policy struct {
 	Terms        Terms         `json:"terms" yaml:"terms"`
 	Templates    string        `json:"templates,omitempty" yaml:"templates,omitempty"` // template set; empty: the defaults
 	ReferralKeys []ReferralKey `json:"referral_keys,omitempty" yaml:"referral_keys,omitempty"`
+
+	// Renewal configures the renewal that an expiry reminder offers.
+	Renewal Renewal `json:"renewal,omitzero" yaml:"renewal,omitempty"`
+	// RevokeOnRenewal revokes the renewed certificate (reason superseded)
+	// when its renewal is issued; by default it stays valid until it expires.
+	RevokeOnRenewal bool `json:"revoke_on_renewal,omitempty" yaml:"revoke_on_renewal,omitempty"`
+}
+
+// RenewalApproval says who decides a renewal.
+type RenewalApproval string
+
+const (
+	RenewSame      RenewalApproval = "same"      // as the policy approves an invitation
+	RenewAutomatic RenewalApproval = "automatic" // approved on submission
+)
+
+// Renewal configures renewals.
+type Renewal struct {
+	Approval RenewalApproval `json:"approval,omitempty" yaml:"approval,omitempty"` // default same
 }
 
 // Channels are the ways a person may start an enrolment.
@@ -307,6 +326,20 @@ func (p *Policy) Validate() error {
 			}
 		}
 	}
+	switch p.Renewal.Approval {
+	case "":
+		p.Renewal.Approval = RenewSame
+	case RenewSame, RenewAutomatic:
+	default:
+		bad("renewal.approval", "%q is not same or automatic", p.Renewal.Approval)
+	}
+	if prof, err := ca.ProfileByName(p.Profile); err == nil && prof.Validation == ca.SponsorValidated && p.Renewal.Approval == RenewAutomatic {
+		for i, f := range p.Fields {
+			if (f.Name == FieldGivenName || f.Name == FieldSurname) && f.Editable {
+				bad(fmt.Sprintf("fields[%d].editable", i), "profile %s puts the %s in the certificate: with automatic renewal it must not be editable", p.Profile, f.Name)
+			}
+		}
+	}
 	if p.Channels.Referral && len(p.ReferralKeys) == 0 {
 		bad("referral_keys", "the referral channel needs at least one site key")
 	}
@@ -342,7 +375,9 @@ func (p *Policy) autoApproves(addr mailbox.Address, ch Channel) bool {
 	case ApproveAutomatic:
 		return true
 	case ApprovePreApproved:
-		return ch == ViaInvitation
+		// A renewal was offered by the system to a holder of a certificate
+		// the administrator's invitation led to.
+		return ch == ViaInvitation || ch == ViaRenewal
 	case ApproveAutoDomains:
 		return slices.Contains(p.Approval.Domains, addr.Domain)
 	}

@@ -87,83 +87,94 @@ func (s *Service) Revoke(ctx context.Context, actor, serial string, reason ca.Re
 	hex := ca.SerialHex(n)
 	var out *RevokeResult
 	err = s.store.InTx(ctx, func(tx Tx) error {
-		out = nil
-		rtx, ok := tx.(RevocationTx)
-		if !ok {
-			return errors.New("enrol: this store cannot revoke certificates")
-		}
-		// 1. The conditional update: of two racing revocations one wins,
-		// the other finds the certificate revoked.
-		now := s.now().UTC().Truncate(time.Second)
-		r, revoked, err := rtx.RevokeCertificate(hex, reason, now)
-		if errors.Is(err, ErrNotFound) {
-			return errs.E(errs.NotFound, "no issued certificate has serial number %s", hex)
-		}
-		if err != nil {
-			return err
-		}
-		out = &RevokeResult{Revocation: *r, AlreadyRevoked: !revoked}
-		if !revoked {
-			return nil
-		}
-
-		// 2. A compromised key is never certified again.
-		if reason == ca.ReasonKeyCompromise {
-			if err := rtx.BlockKey(r.SPKIHash, "key compromise: certificate "+hex); err != nil {
-				return err
-			}
-			out.KeyBlocked = true
-		}
-
-		// 3. The enrolment that issued it, if any, ends as revoked.
-		e, err := rtx.EnrolmentBySerial(hex)
-		templates := ""
-		switch {
-		case errors.Is(err, ErrNotFound):
-			e = nil
-		case err != nil:
-			return err
-		default:
-			out.EnrolmentID = e.ID
-			if p, err := s.PolicyAt(ctx, e.Policy, e.PolicyVersion); err == nil {
-				templates = p.Templates
-			}
-			if e.State == Issued {
-				from, rev := e.State, e.Rev
-				e.State, e.Reason, e.UpdatedAt = Revoked, reason.String(), now
-				if err := tx.Transition(e.ID, from, rev, e); err != nil {
-					return s.stale(err, e.ID)
-				}
-			}
-		}
-
-		// 4. Tell the subscriber, at the mailbox in the certificate.
-		data := map[string]string{
-			"Mailbox": r.Mailbox, "GivenName": "", "Surname": "", "Serial": hex,
-			"Reason": reasonText[reason], "ReasonCode": reason.String(),
-			"RevokedAt": now.Format("2 January 2006 15:04 MST"),
-		}
-		var enrolmentID int64
-		if e != nil {
-			data["GivenName"], data["Surname"], enrolmentID = e.GivenName, e.Surname, e.ID
-		}
-		if r.Mailbox != "" {
-			if err := s.enqueue(tx, Mail{Template: "revoked", TemplateSet: templates, To: r.Mailbox, EnrolmentID: enrolmentID, Data: data}); err != nil {
-				return err
-			}
-		}
-
-		// 5. The audit event.
-		detail := "reason " + reason.String()
-		if e != nil {
-			detail += ", enrolment " + strconv.FormatInt(e.ID, 10)
-		}
-		if out.KeyBlocked {
-			detail += ", key blocked"
-		}
-		return tx.Audit(Event{Actor: actor, Action: "certificate.revoke", Object: "certificate:" + hex, Detail: detail})
+		var err error
+		out, err = s.revokeIn(ctx, tx, actor, hex, reason)
+		return err
 	})
 	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// revokeIn does the work of Revoke inside tx, for the certificate with the
+// serial hex (SerialHex form).
+func (s *Service) revokeIn(ctx context.Context, tx Tx, actor, hex string, reason ca.RevocationReason) (*RevokeResult, error) {
+	var out *RevokeResult
+	rtx, ok := tx.(RevocationTx)
+	if !ok {
+		return nil, errors.New("enrol: this store cannot revoke certificates")
+	}
+	// 1. The conditional update: of two racing revocations one wins,
+	// the other finds the certificate revoked.
+	now := s.now().UTC().Truncate(time.Second)
+	r, revoked, err := rtx.RevokeCertificate(hex, reason, now)
+	if errors.Is(err, ErrNotFound) {
+		return nil, errs.E(errs.NotFound, "no issued certificate has serial number %s", hex)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out = &RevokeResult{Revocation: *r, AlreadyRevoked: !revoked}
+	if !revoked {
+		return out, nil
+	}
+
+	// 2. A compromised key is never certified again.
+	if reason == ca.ReasonKeyCompromise {
+		if err := rtx.BlockKey(r.SPKIHash, "key compromise: certificate "+hex); err != nil {
+			return nil, err
+		}
+		out.KeyBlocked = true
+	}
+
+	// 3. The enrolment that issued it, if any, ends as revoked.
+	e, err := rtx.EnrolmentBySerial(hex)
+	templates := ""
+	switch {
+	case errors.Is(err, ErrNotFound):
+		e = nil
+	case err != nil:
+		return nil, err
+	default:
+		out.EnrolmentID = e.ID
+		if p, err := s.PolicyAt(ctx, e.Policy, e.PolicyVersion); err == nil {
+			templates = p.Templates
+		}
+		if e.State == Issued {
+			from, rev := e.State, e.Rev
+			e.State, e.Reason, e.UpdatedAt = Revoked, reason.String(), now
+			if err := tx.Transition(e.ID, from, rev, e); err != nil {
+				return nil, s.stale(err, e.ID)
+			}
+		}
+	}
+
+	// 4. Tell the subscriber, at the mailbox in the certificate.
+	data := map[string]string{
+		"Mailbox": r.Mailbox, "GivenName": "", "Surname": "", "Serial": hex,
+		"Reason": reasonText[reason], "ReasonCode": reason.String(),
+		"RevokedAt": now.Format("2 January 2006 15:04 MST"),
+	}
+	var enrolmentID int64
+	if e != nil {
+		data["GivenName"], data["Surname"], enrolmentID = e.GivenName, e.Surname, e.ID
+	}
+	if r.Mailbox != "" {
+		if err := s.enqueue(tx, Mail{Template: "revoked", TemplateSet: templates, To: r.Mailbox, EnrolmentID: enrolmentID, Data: data}); err != nil {
+			return nil, err
+		}
+	}
+
+	// 5. The audit event.
+	detail := "reason " + reason.String()
+	if e != nil {
+		detail += ", enrolment " + strconv.FormatInt(e.ID, 10)
+	}
+	if out.KeyBlocked {
+		detail += ", key blocked"
+	}
+	if err := tx.Audit(Event{Actor: actor, Action: "certificate.revoke", Object: "certificate:" + hex, Detail: detail}); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -38,6 +38,8 @@ type Config struct {
 	// ServerKeyType is the type of server-generated subscriber keys;
 	// default RSA 2048, which every mail client imports.
 	ServerKeyType keys.Type
+	// Observer counts committed transitions; nil means none.
+	Observer Observer
 }
 
 // Service runs the enrolment process. Every method that changes state does
@@ -49,6 +51,7 @@ type Service struct {
 	host    string // of PublicURL, for Message-IDs
 	now     func() time.Time
 	keyType keys.Type
+	obs     Observer
 
 	// versions caches decoded policy versions, which never change once
 	// stored. Values are shared: treat them as read-only.
@@ -72,6 +75,9 @@ func NewService(cfg Config) *Service {
 	}
 	if s.keyType == "" {
 		s.keyType = keys.RSA2048
+	}
+	if s.obs = cfg.Observer; s.obs == nil {
+		s.obs = noObserver{}
 	}
 	return s
 }
@@ -208,6 +214,9 @@ func (s *Service) Invite(ctx context.Context, actor, policy string, inv Invitee)
 		e, err = s.invite(tx, actor, p, inv, 0)
 		return err
 	})
+	if err == nil {
+		s.obs.Invited()
+	}
 	return e, err
 }
 
@@ -258,15 +267,7 @@ func (s *Service) expireLapsed(tx Tx, policy, key string) (bool, error) {
 	if live.State != Invited || now.Before(live.ExpiresAt) {
 		return false, nil
 	}
-	from, rev := live.State, live.Rev
-	live.State, live.UpdatedAt = Expired, now
-	if err := tx.Transition(live.ID, from, rev, live); err != nil {
-		return false, err
-	}
-	if err := tx.RetireLinks(live.ID, PurposeInvitation, now); err != nil {
-		return false, err
-	}
-	return true, tx.Audit(Event{Actor: "system", Action: "enrolment.expire", Object: live.object(), Detail: "invitation lapsed unused"})
+	return true, s.expireInvitation(tx, live, now)
 }
 
 // newInvitation checks inv against p and returns the enrolment to store.
@@ -590,6 +591,7 @@ func (s *Service) Submit(ctx context.Context, token string, a Application) (*Enr
 		out = e
 		return s.afterSubmit(tx, e, p)
 	})
+	s.observeSubmit(out, err)
 	return out, err
 }
 
@@ -602,6 +604,9 @@ func (s *Service) afterSubmit(tx Tx, e *Enrolment, p *Policy) error {
 	}
 	if p.autoApproves(addr, e.Channel) {
 		return s.approve(tx, e, p, "system", "automatic approval ("+string(p.Approval.Mode)+")")
+	}
+	if e.Channel == ViaRenewal && p.Renewal.Approval == RenewAutomatic {
+		return s.approve(tx, e, p, "system", "automatic approval of a renewal")
 	}
 	for _, n := range p.Notify {
 		err := s.enqueue(tx, Mail{Template: "application", TemplateSet: p.Templates, To: n, EnrolmentID: e.ID, Data: map[string]string{
@@ -713,6 +718,7 @@ func (s *Service) SubmitReferral(ctx context.Context, token string, a Applicatio
 		out = e
 		return s.afterSubmit(tx, e, p)
 	})
+	s.observeSubmit(out, err)
 	return out, err
 }
 
@@ -744,6 +750,9 @@ func (s *Service) Approve(ctx context.Context, actor string, id int64) (*Enrolme
 		}
 		return s.approve(tx, e, p, actor, fmt.Sprintf("%d of %d approvals", n, p.Approval.Required))
 	})
+	if err == nil && out.State == Approved {
+		s.obs.Approved()
+	}
 	return out, err
 }
 
@@ -754,7 +763,7 @@ func (s *Service) Reject(ctx context.Context, actor string, id int64, reason str
 	if err != nil || reason == "" {
 		return errs.E(errs.Invalid, "a rejection needs a reason (plain text, at most 500 characters)")
 	}
-	return s.store.InTx(ctx, func(tx Tx) error {
+	err = s.store.InTx(ctx, func(tx Tx) error {
 		e, p, err := s.load(ctx, id)
 		if err != nil {
 			return err
@@ -774,6 +783,10 @@ func (s *Service) Reject(ctx context.Context, actor string, id int64, reason str
 		}
 		return tx.Audit(Event{Actor: actor, Action: "enrolment.reject", Object: e.object(), Detail: reason})
 	})
+	if err == nil {
+		s.obs.Rejected()
+	}
+	return err
 }
 
 // --- Activation ---
@@ -873,7 +886,16 @@ func (s *Service) Activate(ctx context.Context, token string, mode KeyMode, csr 
 		}}); err != nil {
 			return err
 		}
-		return tx.Audit(Event{Actor: "user:" + e.Mailbox, Action: "certificate.issue", Object: e.object(), Detail: "serial " + e.Serial + ", " + string(mode) + " key, profile " + p.Profile})
+		if err := tx.Audit(Event{Actor: "user:" + e.Mailbox, Action: "certificate.issue", Object: e.object(), Detail: "serial " + e.Serial + ", " + string(mode) + " key, profile " + p.Profile}); err != nil {
+			return err
+		}
+		// A renewal may supersede the certificate it renews (Policy.RevokeOnRenewal).
+		if e.RenewalOf != "" && p.RevokeOnRenewal {
+			if _, err := s.revokeIn(ctx, tx, "system", e.RenewalOf, ca.ReasonSuperseded); err != nil && errs.KindOf(err) != errs.NotFound {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("enrol: certificate %s issued but not recorded: %w", ca.SerialHex(cert.Cert.SerialNumber), err)

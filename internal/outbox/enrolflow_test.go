@@ -12,6 +12,7 @@ import (
 	"net/mail"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailca/mailca/internal/ca"
 	"github.com/mailca/mailca/internal/enrol"
@@ -74,6 +75,20 @@ func TestEnrolmentMails(t *testing.T) {
 	act, err := svc.Activate(ctx, token(links["approved"]), enrol.KeyServer, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+
+	// Near its end, Alice is reminded (with a renewal link) and the RA
+	// gets the digest that lists her certificate.
+	later := enrol.NewService(enrol.Config{Store: db, Issuer: testkit.NewEngine(t, h, db), PublicURL: "https://certs.example.com",
+		Now: func() time.Time { return time.Now().Add(time.Duration(p.ValidityDays-20) * 24 * time.Hour) }})
+	if n, err := later.SendReminders(ctx, []int{30}); err != nil || n != 1 {
+		t.Fatalf("SendReminders() = %d, %v; want 1 reminder", n, err)
+	}
+	if n, err := later.SendDigest(ctx, 30, []string{"ra@example.com"}); err != nil || n != 1 {
+		t.Fatalf("SendDigest() = %d, %v; want 1 certificate", n, err)
+	}
+	if msgs, err := db.Messages(ctx, outbox.Filter{To: "alice@example.com", State: "pending"}); err == nil && len(msgs) > 0 {
+		links["reminder"] = msgs[0].Data["RenewalLink"]
 	}
 
 	// Alice's certificate is then revoked: the revoked mail goes to her.
@@ -161,6 +176,16 @@ func TestEnrolmentMails(t *testing.T) {
 			checked["revoked"]++
 			if r.To[0] != "alice@example.com" || !strings.Contains(text, ca.SerialHex(act.Cert.Cert.SerialNumber)) || !strings.Contains(text, "compromised") || !strings.Contains(text, "Hello Alice,") {
 				t.Errorf("revoked mail to %s lacks the serial, reason or name:\n%s", r.To[0], text)
+			}
+		case strings.Contains(subject, "within 30 days"):
+			checked["digest"]++
+			if r.To[0] != "ra@example.com" || !strings.Contains(text, "alice@example.com  serial "+ca.SerialHex(act.Cert.Cert.SerialNumber)) {
+				t.Errorf("digest to %s lacks Alice's certificate:\n%s", r.To[0], text)
+			}
+		case strings.Contains(subject, "expires on"):
+			checked["reminder"]++
+			if l := links["reminder"]; !strings.Contains(l, "/e/") || !strings.Contains(text, l) || !strings.Contains(parts["text/html"], `href="`+l+`"`) {
+				t.Errorf("reminder lacks its renewal link %q:\n%s", l, text)
 			}
 		case strings.Contains(subject, "issued"):
 			checked["issued"]++

@@ -114,11 +114,21 @@ func testData(template, to string) map[string]string {
 			"Reason": "its private key is known or suspected to have been compromised", "ReasonCode": "keyCompromise",
 			"RevokedAt": "14 March 2027 10:30 UTC",
 		}
+	case "reminder":
+		return map[string]string{
+			"Mailbox": to, "GivenName": "Alice", "Surname": "Liddell", "Serial": "7f3a9c01d2e4b5a6", "NotAfter": "14 March 2028", "Days": "30",
+			"RenewalLink": "https://certs.example.com/e/tok3n-renewal", "RenewalExpires": "28 February 2028 09:00 UTC",
+		}
+	case "digest":
+		return map[string]string{
+			"Count": "2", "Days": "30", "Date": "14 February 2028",
+			"Certificates": "2028-03-01  bob@example.com  serial 1a2b3c4d5e6f7081\n2028-03-14  alice@example.com  serial 7f3a9c01d2e4b5a6\n",
+		}
 	}
 	panic("no test data for " + template)
 }
 
-var templateNames = []string{"invitation", "verification", "application", "approved", "rejected", "issued", "revoked"}
+var templateNames = []string{"invitation", "verification", "application", "approved", "rejected", "issued", "revoked", "reminder", "digest"}
 
 // testCertPEM is a throwaway self-signed certificate.
 var testCertPEM = func() string {

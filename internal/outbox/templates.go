@@ -24,7 +24,7 @@ import (
 var defaultFS embed.FS
 
 // names are the templates that enrolment sends; each must have a default.
-var names = []string{"invitation", "verification", "application", "approved", "rejected", "issued", "revoked"}
+var names = []string{"invitation", "verification", "application", "approved", "rejected", "issued", "revoked", "reminder", "digest"}
 
 // Names returns the names of the templates every set provides.
 func Names() []string { return slices.Clone(names) }

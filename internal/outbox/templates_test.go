@@ -43,6 +43,8 @@ func TestRenderDefaults(t *testing.T) {
 		{"rejected", []string{"not approved"}, []string{"not an employee", "alice@example.com"}},
 		{"issued", []string{"issued"}, []string{"14 March 2028", "7f3a9c01d2e4b5a6", "certificate.cer", "password", "public part"}},
 		{"revoked", []string{"revoked"}, []string{"alice@example.com", "7f3a9c01d2e4b5a6", "14 March 2027 10:30 UTC", "compromised", "new key"}},
+		{"reminder", []string{"expires", "14 March 2028"}, []string{"https://certs.example.com/e/tok3n-renewal", "28 February 2028 09:00 UTC", "30 days", "7f3a9c01d2e4b5a6"}},
+		{"digest", []string{"2", "30 days"}, []string{"bob@example.com", "alice@example.com  serial 7f3a9c01d2e4b5a6"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.template, func(t *testing.T) {

@@ -37,6 +37,7 @@ type Config struct {
 	MaxAttempts  int                             // attempts before a temporary failure becomes permanent; default 10
 	Backoff      func(attempt int) time.Duration // wait after the attempt-th failure (from 1); default DefaultBackoff
 	PollInterval time.Duration                   // how often Run looks for due messages; default 1s
+	Observer     Observer                        // counts delivery outcomes; default none
 }
 
 // DefaultBackoff waits 30s·2^(attempt-1), at most 6 hours, less up to a
@@ -89,6 +90,9 @@ func NewWorker(cfg Config) *Worker {
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
 	}
 	return &Worker{cfg: cfg, wake: make(chan struct{}, 1)}
 }
@@ -274,6 +278,7 @@ func (w *Worker) deliver(ctx context.Context, j job) bool {
 	}
 	switch {
 	case err == nil:
+		w.cfg.Observer.Sent()
 		if err := w.cfg.Store.MarkSent(ctx, m.ID, w.cfg.Now()); err != nil {
 			// The message is out; if this is lost it will go out again
 			// with the same Message-ID when the lease ends.
@@ -292,6 +297,7 @@ func (w *Worker) deliver(ctx context.Context, j job) bool {
 			log.Error("outbox: retry not recorded", "reason", err, "err", merr)
 			return false
 		}
+		w.cfg.Observer.Failed(false)
 		log.Warn("outbox: will retry", "reason", err, "attempt", m.Attempts+1, "next", next)
 	}
 	return false
@@ -345,6 +351,7 @@ func (w *Worker) fail(ctx context.Context, log *slog.Logger, m Message, reason s
 		log.Error("outbox: failure not recorded", "reason", reason, "err", err)
 		return
 	}
+	w.cfg.Observer.Failed(true)
 	log.Error("outbox: failed", "reason", reason, "attempt", m.Attempts+1)
 }
 

@@ -92,6 +92,8 @@ func logRequests(next http.Handler, mux *http.ServeMux, log *slog.Logger) http.H
 		level := slog.LevelInfo
 		if code >= 500 {
 			level = slog.LevelError
+		} else if quiet(route) {
+			level = slog.LevelDebug
 		}
 		method := r.Method
 		if len(method) > 16 {

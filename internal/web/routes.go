@@ -19,7 +19,7 @@ const (
 // referral in the query of /r. Their pages are no-store and no-referrer
 // (middleware.go), the request log shows the pattern and never the path,
 // and GET never changes state: only the POST of a form spends a link.
-func routes(mux *http.ServeMux, e *enrolment.Handler, dev *devMailbox, p *pki.Handler) {
+func routes(mux *http.ServeMux, e *enrolment.Handler, dev *devMailbox, p *pki.Handler, o *ops) {
 	// Invitation and verification links: the enrolment form.
 	mux.HandleFunc("GET /e/{token}", e.ShowForm)
 	mux.HandleFunc("POST /e/{token}", limitBody(formLimit, e.SubmitForm))
@@ -57,6 +57,17 @@ func routes(mux *http.ServeMux, e *enrolment.Handler, dev *devMailbox, p *pki.Ha
 		mux.HandleFunc("GET /dev/mailbox", dev.local(dev.list))
 		mux.HandleFunc("GET /dev/mailbox/{id}", dev.local(dev.show))
 		mux.HandleFunc("GET /dev/mailbox/{id}/html", dev.local(dev.html))
+	}
+
+	// Operations: liveness, readiness and Prometheus metrics, without
+	// authentication and without anything that names a person (see
+	// docs/operating.md). /readyz and /metrics only when configured.
+	mux.HandleFunc("GET /healthz", o.healthz)
+	if o.ready != nil {
+		mux.HandleFunc("GET /readyz", o.readyz)
+	}
+	if o.metrics != nil {
+		mux.Handle("GET /metrics", o.metrics)
 	}
 
 	// Everything else: a friendly 404.

@@ -32,6 +32,14 @@ type Config struct {
 	ChainPEM []byte
 	// PKI serves CRLs, OCSP and CA certificates; nil leaves them out.
 	PKI *pki.Handler
+	// Ready lists what GET /readyz checks; nil leaves /readyz out.
+	// GET /healthz is always there.
+	Ready []ReadyCheck
+	// Metrics serves GET /metrics; nil leaves it out.
+	Metrics http.Handler
+	// Requests is told of every request, for latency metrics; nil means
+	// no one is.
+	Requests RequestObserver
 }
 
 // DevMailbox is the store of emails kept instead of sent when no SMTP
@@ -75,7 +83,7 @@ func New(cfg Config) (http.Handler, error) {
 		}
 	}
 	mux := http.NewServeMux()
-	routes(mux, enr, dev, cfg.PKI)
+	routes(mux, enr, dev, cfg.PKI, &ops{ready: cfg.Ready, metrics: cfg.Metrics, log: log})
 
 	// Every POST changes state, so every POST must come from our own pages.
 	cop := http.NewCrossOriginProtection()
@@ -89,6 +97,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	h = recoverPanics(h, mux, log)
 	h = securityHeaders(h)
+	h = observeRequests(h, mux, cfg.Requests)
 	h = logRequests(h, mux, log)
 	return h, nil
 }

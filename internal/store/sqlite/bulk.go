@@ -31,7 +31,7 @@ func bulkInsert(table, cols string, n int, suffix string) string {
 	return b.String()
 }
 
-// bulkRows is the most rows one statement takes: 16 columns × 1,000 rows
+// bulkRows is the most rows one statement takes: 17 columns × 1,000 rows
 // stays well below SQLite's limit of 32,766 bound parameters.
 const bulkRows = 1000
 
@@ -47,7 +47,7 @@ func (t *enrolTx) InsertEnrolment(e *enrol.Enrolment) error {
 }
 
 const enrolmentInsertCols = `policy, policy_version, state, channel, mailbox, mailbox_key, given_name, surname, fields,
-	batch_id, invited_by, terms_version, created_at, updated_at, submitted_at, expires_at`
+	batch_id, invited_by, terms_version, created_at, updated_at, submitted_at, expires_at, renewal_of`
 
 // InsertEnrolments implements enrol.Tx. A row that would make a second
 // live enrolment for its policy and mailbox is skipped (ON CONFLICT DO
@@ -56,7 +56,7 @@ func (t *enrolTx) InsertEnrolments(es []*enrol.Enrolment) ([]bool, error) {
 	stored := make([]bool, len(es))
 	for start := 0; start < len(es); start += bulkRows {
 		part := es[start:min(start+bulkRows, len(es))]
-		args := make([]any, 0, len(part)*16)
+		args := make([]any, 0, len(part)*17)
 		byKey := make(map[string]int, len(part))
 		for i, e := range part {
 			fields := []byte("{}")
@@ -71,7 +71,7 @@ func (t *enrolTx) InsertEnrolments(es []*enrol.Enrolment) ([]bool, error) {
 				batch = e.BatchID
 			}
 			args = append(args, e.Policy, e.PolicyVersion, e.State, e.Channel, e.Mailbox, e.MailboxKey, e.GivenName, e.Surname, string(fields),
-				batch, e.InvitedBy, e.TermsVersion, e.CreatedAt.Unix(), e.UpdatedAt.Unix(), nullUnix(e.SubmittedAt), nullUnix(e.ExpiresAt))
+				batch, e.InvitedBy, e.TermsVersion, e.CreatedAt.Unix(), e.UpdatedAt.Unix(), nullUnix(e.SubmittedAt), nullUnix(e.ExpiresAt), nullString(e.RenewalOf))
 			byKey[e.Policy+"\x00"+e.MailboxKey] = start + i
 		}
 		if len(byKey) != len(part) {

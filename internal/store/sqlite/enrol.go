@@ -73,7 +73,8 @@ func (db *DB) PolicyNames(ctx context.Context) ([]string, error) {
 
 const enrolmentColumns = `id, policy, policy_version, state, rev, channel, mailbox, mailbox_key, given_name, surname, fields,
 	COALESCE(batch_id, 0), invited_by, terms_version, COALESCE(serial, ''), reason, created_at, updated_at,
-	COALESCE(submitted_at, 0), COALESCE(decided_at, 0), COALESCE(issued_at, 0), COALESCE(expires_at, 0)`
+	COALESCE(submitted_at, 0), COALESCE(decided_at, 0), COALESCE(issued_at, 0), COALESCE(expires_at, 0),
+	COALESCE(renewal_of, '')`
 
 func scanEnrolment(scan func(...any) error) (*enrol.Enrolment, error) {
 	var (
@@ -82,7 +83,7 @@ func scanEnrolment(scan func(...any) error) (*enrol.Enrolment, error) {
 		created, updated, sub, dec, is, ex int64
 	)
 	if err := scan(&e.ID, &e.Policy, &e.PolicyVersion, &e.State, &e.Rev, &e.Channel, &e.Mailbox, &e.MailboxKey, &e.GivenName, &e.Surname, &fields,
-		&e.BatchID, &e.InvitedBy, &e.TermsVersion, &e.Serial, &e.Reason, &created, &updated, &sub, &dec, &is, &ex); err != nil {
+		&e.BatchID, &e.InvitedBy, &e.TermsVersion, &e.Serial, &e.Reason, &created, &updated, &sub, &dec, &is, &ex, &e.RenewalOf); err != nil {
 		return nil, err
 	}
 	if fields != "{}" && fields != "" {
@@ -241,7 +242,7 @@ type enrolTx struct {
 // LiveEnrolment implements enrol.Tx.
 func (t *enrolTx) LiveEnrolment(policy, key string) (*enrol.Enrolment, error) {
 	e, err := scanEnrolment(t.queryRow(`SELECT `+enrolmentColumns+` FROM enrolments
-		WHERE policy = ? AND mailbox_key = ? AND state IN ('invited', 'submitted', 'approved', 'issued')`, policy, key).Scan)
+		WHERE policy = ? AND mailbox_key = ? AND state IN ('invited', 'submitted', 'approved', 'issued') AND renewal_of IS NULL`, policy, key).Scan)
 	if isNoRows(err) {
 		return nil, enrol.ErrNotFound
 	}
