@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/mailca/mailca/internal/ca"
 )
 
 // State is where an enrolment stands (see DESIGN.md, "Enrolment state machine").
@@ -84,6 +86,16 @@ type Link struct {
 	UsedAt      time.Time
 }
 
+// RevocationLink lets a subscriber revoke their own certificate; it is
+// sent with the certificate and works until the certificate expires. Only
+// the SHA-256 of its token is stored.
+type RevocationLink struct {
+	Hash      []byte
+	Serial    string
+	Mailbox   string
+	ExpiresAt time.Time
+}
+
 // Mail is an email to enqueue in the outbox within a transition.
 type Mail struct {
 	Template    string            // "invitation", "verification", "application", "approved", "rejected", "issued"
@@ -157,6 +169,11 @@ type Store interface {
 	Enrolment(ctx context.Context, id int64) (*Enrolment, error)
 	Enrolments(ctx context.Context, f Filter) ([]*Enrolment, error)
 	Link(ctx context.Context, hash []byte) (*Link, error)
+	// RevocationLink returns the self-service revocation link with this
+	// hash, or ErrNotFound.
+	RevocationLink(ctx context.Context, hash []byte) (*RevocationLink, error)
+	// CertificateStatus returns what is known of a certificate's validity.
+	CertificateStatus(ctx context.Context, serial string) (ca.CertificateStatus, error)
 	Batch(ctx context.Context, id int64) (*Batch, error)
 
 	// InTx runs fn in one write transaction.
@@ -183,6 +200,7 @@ type Tx interface {
 	// AddApprover records a distinct approver and returns how many there are.
 	AddApprover(id int64, approver string, at time.Time) (int, error)
 	InsertLink(l Link) error
+	InsertRevocationLink(l RevocationLink) error
 	InsertLinks(ls []Link) error
 	// UseLink marks an unused, unexpired link of the purpose as used and
 	// returns it; ErrNotFound otherwise.

@@ -879,10 +879,15 @@ func (s *Service) Activate(ctx context.Context, token string, mode KeyMode, csr 
 		if err := tx.RecordValidation(Validation{EnrolmentID: e.ID, Mailbox: e.Mailbox, Method: "activation-link", BRVersion: BRVersion, At: now}); err != nil {
 			return err
 		}
+		revokeToken, revokeHash := newToken()
+		if err := tx.InsertRevocationLink(RevocationLink{Hash: revokeHash, Serial: e.Serial, Mailbox: e.Mailbox, ExpiresAt: cert.Cert.NotAfter}); err != nil {
+			return err
+		}
 		if err := s.enqueue(tx, Mail{Template: "issued", TemplateSet: p.Templates, To: e.Mailbox, EnrolmentID: e.ID, Data: map[string]string{
 			"Mailbox": e.Mailbox, "GivenName": e.GivenName, "Serial": e.Serial,
 			"NotAfter":       cert.Cert.NotAfter.UTC().Format("2 January 2006"),
 			"CertificatePEM": string(pemCert(cert.Cert.Raw)),
+			"RevocationLink": s.public + "/revoke/" + revokeToken,
 		}}); err != nil {
 			return err
 		}

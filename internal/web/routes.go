@@ -24,6 +24,10 @@ func routes(mux *http.ServeMux, e *enrolment.Handler, dev *devMailbox, p *pki.Ha
 	mux.HandleFunc("GET /e/{token}", e.ShowForm)
 	mux.HandleFunc("POST /e/{token}", limitBody(formLimit, e.SubmitForm))
 	// Activation links: choose a key mode, get the certificate.
+	// Revocation links, sent with each certificate: the subscriber revokes
+	// their own certificate.
+	mux.HandleFunc("GET /revoke/{token}", e.ShowRevocation)
+	mux.HandleFunc("POST /revoke/{token}", limitBody(formLimit, e.SubmitRevocation))
 	mux.HandleFunc("GET /a/{token}", e.ShowActivation)
 	mux.HandleFunc("POST /a/{token}", limitBody(activationLimit, e.Activate))
 	// Signed referrals from another site: GET /r?t=<jws>; POST /r with t.

@@ -14,7 +14,7 @@ import (
 // add to them, do not rename them.
 
 // viewNames lists every view; New fails if one lacks its default template.
-var viewNames = []string{"form", "submitted", "activate", "activated", "open", "open_sent", "error"}
+var viewNames = []string{"form", "submitted", "activate", "activated", "open", "open_sent", "error", "revoke", "revoke_done"}
 
 // Page is embedded in every view's data.
 type Page struct {
@@ -184,4 +184,30 @@ func sentence(msg string) string {
 		msg += "."
 	}
 	return msg
+}
+
+// RevokeView is the page behind a subscriber's revocation link.
+type RevokeView struct {
+	Page
+	Action      string
+	Mailbox     string
+	Serial      string
+	Revoked     bool // already revoked: the page says so and offers no form
+	Reasons     []ReasonView
+	ReasonError string
+	Problems    []Problem
+}
+
+// ReasonView is one revocation reason offered to the subscriber.
+type ReasonView struct {
+	Value, Label, Hint string
+	Checked            bool
+}
+
+// RevokedView confirms a revocation.
+type RevokedView struct {
+	Page
+	Mailbox string
+	Serial  string
+	Already bool // it had been revoked before this request
 }
