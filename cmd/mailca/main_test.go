@@ -363,6 +363,10 @@ func TestIssueBadInput(t *testing.T) {
 	if counts["issued"] != 1 || counts["reserved"] != 0 {
 		t.Errorf("certificates = %v; want exactly the first one issued", counts)
 	}
+	// The one issuance, and only it, is in the audit log.
+	if n := strings.Count(mustMailca(t, "audit", "export", "--dir", dir), "certificate.issue"); n != 1 {
+		t.Errorf("%d certificate.issue audit events, want 1", n)
+	}
 }
 
 func TestHelp(t *testing.T) {
