@@ -3,6 +3,7 @@ package enrol
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"time"
 
@@ -172,6 +173,9 @@ type Store interface {
 	// RevocationLink returns the self-service revocation link with this
 	// hash, or ErrNotFound.
 	RevocationLink(ctx context.Context, hash []byte) (*RevocationLink, error)
+	// CertificateFor returns the live certificate issued with this
+	// ca.Request.Once key, or ErrNotFound.
+	CertificateFor(ctx context.Context, once string) (*x509.Certificate, error)
 	// CertificateStatus returns what is known of a certificate's validity.
 	CertificateStatus(ctx context.Context, serial string) (ca.CertificateStatus, error)
 	Batch(ctx context.Context, id int64) (*Batch, error)

@@ -3,6 +3,7 @@ package enrol
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -858,7 +859,10 @@ func (s *Service) Activate(ctx context.Context, token string, mode KeyMode, csr 
 	cert, err := s.issuer.Issue(ctx, req)
 	if err != nil {
 		var rerr *ca.RequestError
-		if errors.As(err, &rerr) && rerr.Reason != ca.AlreadyIssued {
+		if errors.As(err, &rerr) && rerr.Reason == ca.AlreadyIssued {
+			return nil, s.recoverIssued(ctx, e, p, mode)
+		}
+		if errors.As(err, &rerr) {
 			// The user's key was refused (reused, weak): let them try again.
 			if lerr := s.store.InTx(ctx, func(tx Tx) error { return tx.ReleaseLink(hash) }); lerr != nil {
 				return nil, errors.Join(err, lerr)
@@ -869,39 +873,7 @@ func (s *Service) Activate(ctx context.Context, token string, mode KeyMode, csr 
 
 	// 3. Record the issuance, the mailbox validation and the confirmation.
 	out := &Activation{Enrolment: e, Cert: cert}
-	err = s.store.InTx(ctx, func(tx Tx) error {
-		now := s.now()
-		from, rev := e.State, e.Rev
-		e.State, e.Serial, e.IssuedAt, e.UpdatedAt = Issued, ca.SerialHex(cert.Cert.SerialNumber), now, now
-		if err := tx.Transition(e.ID, from, rev, e); err != nil {
-			return s.stale(err, e.ID)
-		}
-		if err := tx.RecordValidation(Validation{EnrolmentID: e.ID, Mailbox: e.Mailbox, Method: "activation-link", BRVersion: BRVersion, At: now}); err != nil {
-			return err
-		}
-		revokeToken, revokeHash := newToken()
-		if err := tx.InsertRevocationLink(RevocationLink{Hash: revokeHash, Serial: e.Serial, Mailbox: e.Mailbox, ExpiresAt: cert.Cert.NotAfter}); err != nil {
-			return err
-		}
-		if err := s.enqueue(tx, Mail{Template: "issued", TemplateSet: p.Templates, To: e.Mailbox, EnrolmentID: e.ID, Data: map[string]string{
-			"Mailbox": e.Mailbox, "GivenName": e.GivenName, "Serial": e.Serial,
-			"NotAfter":       cert.Cert.NotAfter.UTC().Format("2 January 2006"),
-			"CertificatePEM": string(pemCert(cert.Cert.Raw)),
-			"RevocationLink": s.public + "/revoke/" + revokeToken,
-		}}); err != nil {
-			return err
-		}
-		if err := tx.Audit(Event{Actor: "user:" + e.Mailbox, Action: "certificate.issue", Object: e.object(), Detail: "serial " + e.Serial + ", " + string(mode) + " key, profile " + p.Profile}); err != nil {
-			return err
-		}
-		// A renewal may supersede the certificate it renews (Policy.RevokeOnRenewal).
-		if e.RenewalOf != "" && p.RevokeOnRenewal {
-			if _, err := s.revokeIn(ctx, tx, "system", e.RenewalOf, ca.ReasonSuperseded); err != nil && errs.KindOf(err) != errs.NotFound {
-				return err
-			}
-		}
-		return nil
-	})
+	err = s.recordIssued(ctx, e, p, cert.Cert, mode)
 	if err != nil {
 		return nil, fmt.Errorf("enrol: certificate %s issued but not recorded: %w", ca.SerialHex(cert.Cert.SerialNumber), err)
 	}
@@ -919,6 +891,69 @@ func (s *Service) Activate(ctx context.Context, token string, mode KeyMode, csr 
 		out.Filename = safeFilename(e.Mailbox) + ".p12"
 	}
 	return out, nil
+}
+
+// recordIssued moves e to issued with cert, records the mailbox
+// validation, and enqueues the confirmation with a revocation link, in one
+// transaction.
+func (s *Service) recordIssued(ctx context.Context, e *Enrolment, p *Policy, cert *x509.Certificate, mode KeyMode) error {
+	return s.store.InTx(ctx, func(tx Tx) error {
+		now := s.now()
+		from, rev := e.State, e.Rev
+		e.State, e.Serial, e.IssuedAt, e.UpdatedAt = Issued, ca.SerialHex(cert.SerialNumber), now, now
+		if err := tx.Transition(e.ID, from, rev, e); err != nil {
+			return s.stale(err, e.ID)
+		}
+		if err := tx.RecordValidation(Validation{EnrolmentID: e.ID, Mailbox: e.Mailbox, Method: "activation-link", BRVersion: BRVersion, At: now}); err != nil {
+			return err
+		}
+		revokeToken, revokeHash := newToken()
+		if err := tx.InsertRevocationLink(RevocationLink{Hash: revokeHash, Serial: e.Serial, Mailbox: e.Mailbox, ExpiresAt: cert.NotAfter}); err != nil {
+			return err
+		}
+		if err := s.enqueue(tx, Mail{Template: "issued", TemplateSet: p.Templates, To: e.Mailbox, EnrolmentID: e.ID, Data: map[string]string{
+			"Mailbox": e.Mailbox, "GivenName": e.GivenName, "Serial": e.Serial,
+			"NotAfter":       cert.NotAfter.UTC().Format("2 January 2006"),
+			"CertificatePEM": string(pemCert(cert.Raw)),
+			"RevocationLink": s.public + "/revoke/" + revokeToken,
+		}}); err != nil {
+			return err
+		}
+		if err := tx.Audit(Event{Actor: "user:" + e.Mailbox, Action: "certificate.issue", Object: e.object(), Detail: "serial " + e.Serial + ", " + string(mode) + " key, profile " + p.Profile}); err != nil {
+			return err
+		}
+		// A renewal may supersede the certificate it renews (Policy.RevokeOnRenewal).
+		if e.RenewalOf != "" && p.RevokeOnRenewal {
+			if _, err := s.revokeIn(ctx, tx, "system", e.RenewalOf, ca.ReasonSuperseded); err != nil && errs.KindOf(err) != errs.NotFound {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ErrIssuedEarlier is returned by an activation that finds the certificate
+// of its enrolment already issued, by an earlier activation that stopped
+// before recording it (a crash, a lost connection).
+var ErrIssuedEarlier = errs.E(errs.Conflict, "a certificate was already issued for this application and has been sent to your mailbox; if you do not hold its key, revoke it with the link in that email and ask for a new one")
+
+// recoverIssued completes the record of an enrolment whose certificate
+// was issued by an earlier activation that did not record it: the state,
+// the validation and the confirmation email follow from the stored
+// certificate, so nothing is left half done.
+func (s *Service) recoverIssued(ctx context.Context, e *Enrolment, p *Policy, mode KeyMode) error {
+	cert, err := s.store.CertificateFor(ctx, e.object())
+	if errors.Is(err, ErrNotFound) {
+		// Reserved but not yet signed: another activation is under way.
+		return errs.E(errs.Conflict, "this application is being activated already; wait a moment and check your mailbox")
+	}
+	if err != nil {
+		return fmt.Errorf("enrol: enrolment %d has a certificate that cannot be read: %w", e.ID, err)
+	}
+	if err := s.recordIssued(ctx, e, p, cert, mode); err != nil && errs.KindOf(err) != errs.Conflict {
+		return err
+	}
+	return ErrIssuedEarlier
 }
 
 // cleanText trims s and refuses control characters (CR and LF in a name

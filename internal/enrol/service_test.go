@@ -538,3 +538,64 @@ func TestLapsedInvitationIsReplaced(t *testing.T) {
 		t.Errorf("expired enrolments = %+v, want the lapsed one", old)
 	}
 }
+
+// dyingIssuer issues the certificate and then fails, as a process that dies
+// after signing and before recording the enrolment as issued would.
+type dyingIssuer struct{ enrol.Issuer }
+
+func (d dyingIssuer) Issue(ctx context.Context, req ca.Request) (*ca.Certificate, error) {
+	if _, err := d.Issuer.Issue(ctx, req); err != nil {
+		return nil, err
+	}
+	return nil, errors.New("process died")
+}
+
+// TestActivationResumesAfterCrash: an activation that stopped between the
+// signature and its record is completed by the next activation, from the
+// stored certificate, without a second certificate.
+func TestActivationResumesAfterCrash(t *testing.T) {
+	db := testkit.MustOpenDB(t)
+	h := testkit.NewHierarchy(t, keys.ECDSAP256)
+	engine := testkit.NewEngine(t, h, db)
+	ctx := context.Background()
+	p := enrol.DefaultPolicy()
+	p.Approval.Mode = enrol.ApproveAutomatic
+	dying := enrol.NewService(enrol.Config{Store: db, Issuer: dyingIssuer{engine}, PublicURL: "https://certs.example.com", ServerKeyType: keys.ECDSAP256})
+	if _, err := dying.SavePolicy(ctx, "test", p); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{svc: dying, db: db}
+	e, _ := dying.Invite(ctx, "cli", "default", enrol.Invitee{Email: "phoenix@example.com"})
+	dying.Submit(ctx, f.lastLink(t, "phoenix@example.com", "/e/"), accept(nil))
+	if _, err := dying.Activate(ctx, f.lastLink(t, "phoenix@example.com", "/a/"), enrol.KeyServer, nil); err == nil {
+		t.Fatal("the dying activation succeeded")
+	}
+	if got, _ := dying.Enrolment(ctx, e.ID); got.State != enrol.Approved {
+		t.Fatalf("after the crash the enrolment is %s, want approved", got.State)
+	}
+
+	// A restarted server: a resend and a new activation.
+	svc := enrol.NewService(enrol.Config{Store: db, Issuer: engine, PublicURL: "https://certs.example.com", ServerKeyType: keys.ECDSAP256})
+	if err := svc.Resend(ctx, "admin", e.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err := svc.Activate(ctx, f.lastLink(t, "phoenix@example.com", "/a/"), enrol.KeyServer, nil)
+	if !errors.Is(err, enrol.ErrIssuedEarlier) {
+		t.Fatalf("Activate after the crash = %v, want ErrIssuedEarlier", err)
+	}
+	got, _ := svc.Enrolment(ctx, e.ID)
+	counts, _ := db.CountCertificates(ctx)
+	if got.State != enrol.Issued || got.Serial == "" || counts["issued"] != 1 {
+		t.Errorf("enrolment %s serial %q with %d certificates; want issued with the one certificate", got.State, got.Serial, counts["issued"])
+	}
+	issued := 0
+	msgs, _ := db.Messages(ctx, outbox.Filter{To: "phoenix@example.com"})
+	for _, m := range msgs {
+		if m.Template == "issued" {
+			issued++
+		}
+	}
+	if issued != 1 {
+		t.Errorf("%d confirmation emails, want 1", issued)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/mailca/mailca/internal/ca"
+	"github.com/mailca/mailca/internal/enrol"
 )
 
 var _ ca.Store = (*DB)(nil)
@@ -152,4 +153,17 @@ func (db *DB) CountCertificates(ctx context.Context) (map[string]int, error) {
 		out[s] = n
 	}
 	return out, rows.Err()
+}
+
+// CertificateFor implements enrol.Store.
+func (db *DB) CertificateFor(ctx context.Context, once string) (*x509.Certificate, error) {
+	var der []byte
+	err := db.readRow(ctx, `SELECT der FROM certificates WHERE once_key = ? AND state = 'issued'`, once).Scan(&der)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, enrol.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	return x509.ParseCertificate(der)
 }
