@@ -182,29 +182,36 @@ func (e *Engine) Prepare(ctx context.Context, req Request) (*Prepared, error) {
 	}
 	tmpl.SubjectKeyId = spki[:20] // RFC 7093 method 4: SHA-256 of the SPKI, leftmost 160 bits
 
+	return e.reserveAndLint(ctx, tmpl, req.PublicKey, Reservation{
+		IssuerID: e.issuer.ID,
+		Profile:  req.profileName(),
+		Mailbox:  req.Mailbox.String(),
+		SPKIHash: spki,
+		Once:     req.Once,
+	})
+}
+
+// reserveAndLint does steps 2 and 3 of issuance for tmpl, whose subject
+// key is pub: it picks a serial, signs the lint copy, stores both in the
+// reservation r (whose serial, validity and lint certificate it fills), and
+// lints. Every certificate the engine signs, subscriber or OCSP responder,
+// passes through here.
+func (e *Engine) reserveAndLint(ctx context.Context, tmpl *x509.Certificate, pub crypto.PublicKey, r Reservation) (*Prepared, error) {
 	// 2. Pick a serial, sign the lint copy and store both before anything
 	// else: a serial is never reused, even if this process dies now.
 	var lc lintCert
+	var err error
 	for attempt := 0; ; attempt++ {
 		tmpl.SerialNumber, err = newSerial(e.rand)
 		if err != nil {
 			return nil, err
 		}
-		lc, err = e.linter.lintCertificate(tmpl, e.issuer.Cert, req.PublicKey)
+		lc, err = e.linter.lintCertificate(tmpl, e.issuer.Cert, pub)
 		if err != nil {
 			return nil, err
 		}
-		err = e.store.ReserveSerial(ctx, Reservation{
-			Serial:    SerialHex(tmpl.SerialNumber),
-			IssuerID:  e.issuer.ID,
-			Profile:   req.profileName(),
-			Mailbox:   req.Mailbox.String(),
-			SPKIHash:  spki,
-			NotBefore: tmpl.NotBefore,
-			NotAfter:  tmpl.NotAfter,
-			LintDER:   lc.der,
-			Once:      req.Once,
-		})
+		r.Serial, r.NotBefore, r.NotAfter, r.LintDER = SerialHex(tmpl.SerialNumber), tmpl.NotBefore, tmpl.NotAfter, lc.der
+		err = e.store.ReserveSerial(ctx, r)
 		if errors.Is(err, ErrSerialTaken) && attempt < 2 {
 			continue
 		}
@@ -228,7 +235,7 @@ func (e *Engine) Prepare(ctx context.Context, req Request) (*Prepared, error) {
 		e.obs.LintRefused()
 		return nil, err
 	}
-	return &Prepared{serial: tmpl.SerialNumber, lint: lc, profile: req.profileName()}, nil
+	return &Prepared{serial: tmpl.SerialNumber, lint: lc, profile: r.Profile}, nil
 }
 
 // Sign redeems p: it signs the prepared certificate with the issuer's key,

@@ -6,8 +6,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/mailca/mailca/internal/keys"
@@ -54,39 +52,15 @@ func (e *Engine) IssueOCSPResponder(ctx context.Context, pub crypto.PublicKey, v
 		SignatureAlgorithm: e.issuer.sigAlg,
 	}
 
-	// 2. Serial, lint certificate and reservation, as Prepare does.
-	var lc lintCert
-	for attempt := 0; ; attempt++ {
-		if tmpl.SerialNumber, err = newSerial(e.rand); err != nil {
-			return nil, err
-		}
-		if lc, err = e.linter.lintCertificate(tmpl, e.issuer.Cert, pub); err != nil {
-			return nil, err
-		}
-		err = e.store.ReserveSerial(ctx, Reservation{
-			Serial: SerialHex(tmpl.SerialNumber), IssuerID: e.issuer.ID, Profile: ResponderProfile,
-			SPKIHash: spki, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, LintDER: lc.der,
-		})
-		if errors.Is(err, ErrSerialTaken) && attempt < 2 {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("ca: reserving serial: %w", err)
-		}
-		break
-	}
-
-	// 3. Lint.
-	if err := e.linter.Check(lc.der); err != nil {
-		if rerr := e.store.RefuseSerial(ctx, SerialHex(tmpl.SerialNumber), err.Error()); rerr != nil {
-			return nil, errors.Join(err, fmt.Errorf("ca: recording lint refusal: %w", rerr))
-		}
-		e.obs.LintRefused()
+	// 2 and 3. Serial, lint certificate, reservation and lint, as for
+	// every certificate.
+	p, err := e.reserveAndLint(ctx, tmpl, pub, Reservation{IssuerID: e.issuer.ID, Profile: ResponderProfile, SPKIHash: spki})
+	if err != nil {
 		return nil, err
 	}
 
 	// 4 and 5. Sign exactly the linted bytes, and store.
-	c, err := e.Sign(ctx, &Prepared{serial: tmpl.SerialNumber, lint: lc, profile: ResponderProfile})
+	c, err := e.Sign(ctx, p)
 	if err != nil {
 		return nil, err
 	}
