@@ -47,7 +47,7 @@ func (f *pkiFixture) issue(t *testing.T, validity time.Duration) *x509.Certifica
 func (f *pkiFixture) revoke(t *testing.T, c *x509.Certificate, reason ca.RevocationReason, at time.Time) {
 	t.Helper()
 	err := f.db.InTx(context.Background(), func(tx enrol.Tx) error {
-		_, revoked, err := tx.(enrol.RevocationTx).RevokeCertificate(ca.SerialHex(c.SerialNumber), reason, at)
+		_, revoked, err := tx.RevokeCertificate(ca.SerialHex(c.SerialNumber), reason, at)
 		if err == nil && !revoked {
 			t.Errorf("certificate %s was revoked already", ca.SerialHex(c.SerialNumber))
 		}

@@ -186,6 +186,8 @@ type Store interface {
 
 // Tx is the write side of Store, inside one transaction.
 type Tx interface {
+	RevocationTx
+
 	// InsertEnrolment stores e and sets e.ID. It returns ErrDuplicate when
 	// a live enrolment exists for the same policy and mailbox key.
 	InsertEnrolment(e *Enrolment) error

@@ -21,10 +21,8 @@ type Revocation struct {
 	Reason    ca.RevocationReason
 }
 
-// RevocationTx is what revoking needs of a store transaction. The Tx that
-// a Store passes to InTx implements it when the store can revoke, as every
-// store of mailca does; it is declared apart from Tx so that stores and
-// fakes without certificates need not.
+// RevocationTx is what revoking needs of a store transaction; Tx embeds
+// it.
 type RevocationTx interface {
 	// RevokeCertificate revokes the issued certificate with this serial,
 	// as of at and for reason, unless it is revoked already. It returns
@@ -101,10 +99,7 @@ func (s *Service) Revoke(ctx context.Context, actor, serial string, reason ca.Re
 // serial hex (SerialHex form).
 func (s *Service) revokeIn(ctx context.Context, tx Tx, actor, hex string, reason ca.RevocationReason) (*RevokeResult, error) {
 	var out *RevokeResult
-	rtx, ok := tx.(RevocationTx)
-	if !ok {
-		return nil, errors.New("enrol: this store cannot revoke certificates")
-	}
+	rtx := tx
 	// 1. The conditional update: of two racing revocations one wins,
 	// the other finds the certificate revoked.
 	now := s.now().UTC().Truncate(time.Second)

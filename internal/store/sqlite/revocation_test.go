@@ -48,7 +48,7 @@ func revoke(t *testing.T, db *sqlite.DB, serial string, reason ca.RevocationReas
 	var revoked bool
 	err := db.InTx(context.Background(), func(tx enrol.Tx) error {
 		var err error
-		r, revoked, err = tx.(enrol.RevocationTx).RevokeCertificate(serial, reason, at)
+		r, revoked, err = tx.RevokeCertificate(serial, reason, at)
 		return err
 	})
 	return r, revoked, err
