@@ -82,6 +82,9 @@ type Database struct {
 	// URL is "sqlite:PATH" (the default, PATH relative to the data
 	// directory) or, later, a postgres:// URL.
 	URL string `toml:"url"`
+	// Durable makes every commit wait until it is on disk; see
+	// docs/operating.md.
+	Durable bool `toml:"durable"`
 }
 
 // CA configures the issuing CA.
@@ -245,6 +248,10 @@ public_url = {{q .Server.PublicURL}}
 [database]
 # "sqlite:FILE" keeps everything in one embedded SQLite database.
 url = {{q .Database.URL}}
+# true: every commit waits for the disk (SQLite synchronous=FULL), so not
+# even a power failure can undo one; it costs an fsync per commit. false
+# (the default) loses nothing when mailca crashes, only on power loss.
+durable = {{.Database.Durable}}
 
 [ca]
 # Origin that serves CRLs (/crl/ID.crl), OCSP (/ocsp) and CA certificates

@@ -42,7 +42,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlite.Open(ctx, cfg.SQLitePath())
+	db, err := sqlite.OpenWith(ctx, cfg.SQLitePath(), sqlite.Options{Durable: cfg.Database.Durable})
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func OpenWithoutKey(ctx context.Context, dir string) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlite.Open(ctx, cfg.SQLitePath())
+	db, err := sqlite.OpenWith(ctx, cfg.SQLitePath(), sqlite.Options{Durable: cfg.Database.Durable})
 	if err != nil {
 		return nil, err
 	}

@@ -46,13 +46,32 @@ const checkpointEvery = time.Second
 // migrations it lacks. It refuses a database whose schema is newer than
 // this program knows.
 func Open(ctx context.Context, path string) (*DB, error) {
+	return OpenWith(ctx, path, Options{})
+}
+
+// Options adjusts how a database is opened. The zero value is the default.
+type Options struct {
+	// Durable makes every commit wait until it is on disk
+	// (synchronous=FULL). The default (NORMAL, in WAL mode) never corrupts
+	// the database and loses nothing when mailca crashes, but a power
+	// failure or kernel crash can undo the last commits; FULL costs an
+	// fsync per commit, milliseconds on many disks.
+	Durable bool
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
 	db := &DB{path: path, now: time.Now}
 	var err error
-	if db.write, err = sql.Open("sqlite", dsn(path, true)); err != nil {
+	sync := "NORMAL"
+	if o.Durable {
+		sync = "FULL"
+	}
+	if db.write, err = sql.Open("sqlite", dsn(path, true, sync)); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	db.write.SetMaxOpenConns(1)
-	if db.read, err = sql.Open("sqlite", dsn(path, false)); err != nil {
+	if db.read, err = sql.Open("sqlite", dsn(path, false, "NORMAL")); err != nil {
 		db.write.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
@@ -96,12 +115,13 @@ func (db *DB) checkpoint(ctx context.Context, mode string) error {
 }
 
 // dsn builds the connection string. Every connection gets WAL, foreign
-// keys, a busy timeout and NORMAL synchronisation (durable at each WAL
-// checkpoint, and never corrupt); writers take the write lock when their
-// transaction begins, so two writers never deadlock upgrading a read lock.
-func dsn(path string, writer bool) string {
+// keys, a busy timeout and the given synchronisation (NORMAL: durable at
+// each WAL checkpoint and never corrupt; FULL: durable at each commit);
+// writers take the write lock when their transaction begins, so two
+// writers never deadlock upgrading a read lock.
+func dsn(path string, writer bool, synchronous string) string {
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(" + synchronous + ")"} {
 		q.Add("_pragma", p)
 	}
 	if writer {
