@@ -23,7 +23,7 @@ type command struct {
 var commands = map[string]command{
 	"init":       {"create a data directory with a CA, configuration and database", runInit},
 	"issue":      {"issue one S/MIME certificate from a CSR or as a PKCS#12 file", runIssue},
-	"ca":         {"show the CA (mailca ca chain: the issuing chain as PEM)", runCA},
+	"ca":         {"the CA: ca chain prints the issuing chain, ca root-crl signs the root CRL", runCA},
 	"version":    {"print the version", runVersion},
 	"serve":      {"run the web server and the email worker", runServe},
 	"invite":     {"invite people from a CSV file, or one by --email", runInvite},
@@ -103,10 +103,12 @@ Run 'mailca COMMAND --help' for the options of a command.
 Environment:
   MAILCA_KEY_PASSPHRASE  passphrase of the CA keys (else the configured
                          passphrase file is read)
+  MAILCA_SMTP_PASSWORD   SMTP password (else [mail] smtp_password_file)
 
 Start here:
   mailca init            create ./mailca-data with a development CA
-  mailca issue --email alice@example.com --p12 alice.p12
+  mailca serve           enrolment pages on :8080, mail kept at /dev/mailbox
+  mailca invite FILE.csv invite a batch; then approve, and users activate
 `)
 }
 
