@@ -612,7 +612,7 @@ func (s *Service) afterSubmit(tx Tx, e *Enrolment, p *Policy) error {
 	for _, n := range p.Notify {
 		err := s.enqueue(tx, Mail{Template: "application", TemplateSet: p.Templates, To: n, EnrolmentID: e.ID, Data: map[string]string{
 			"Mailbox": e.Mailbox, "GivenName": e.GivenName, "Surname": e.Surname, "Policy": p.Name,
-			"ID": strconv.FormatInt(e.ID, 10), "Link": s.public + "/console/applications/" + strconv.FormatInt(e.ID, 10),
+			"ID": strconv.FormatInt(e.ID, 10),
 		}})
 		if err != nil {
 			return err

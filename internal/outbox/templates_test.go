@@ -38,7 +38,7 @@ func TestRenderDefaults(t *testing.T) {
 	}{
 		{"invitation", []string{"invitation", "certificate"}, []string{"https://certs.example.com/e/tok3n-invitation", "15 March 2026 09:00 UTC", "personal", "S/MIME", "Hello Alice,"}},
 		{"verification", []string{"Confirm", "email address"}, []string{"https://certs.example.com/e/tok3n-verification", "15 March 2026 09:00 UTC", "alice@example.com"}},
-		{"application", []string{"Approval needed", "Alice Liddell"}, []string{"https://certs.example.com/console/applications/42", "Alice Liddell <alice@example.com>", `"staff"`, "application 42"}},
+		{"application", []string{"Approval needed", "Alice Liddell"}, []string{"mailca approve 42", `mailca reject --reason "why, for the applicant" 42`, "Alice Liddell <alice@example.com>", `"staff"`, "application 42"}},
 		{"approved", []string{"approved", "activate"}, []string{"https://certs.example.com/a/tok3n-approved", "15 March 2026 09:00 UTC", "24 hours", "control the mailbox alice@example.com"}},
 		{"rejected", []string{"not approved"}, []string{"not an employee", "alice@example.com"}},
 		{"issued", []string{"issued"}, []string{"14 March 2028", "7f3a9c01d2e4b5a6", "certificate.cer", "password", "public part"}},
