@@ -58,8 +58,11 @@ func validState(s string) bool {
 	return false
 }
 
+// printableName escapes control characters in text typed by users, so
+// that a name can never move the terminal's cursor or add a line.
 func printableName(s string) string {
-	return strconv.Quote(s)[1 : len(strconv.Quote(s))-1]
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }
 
 // onEnrolment runs a command that acts on one enrolment given by ID: it

@@ -67,9 +67,12 @@ func parseReferral(token string, policyFor func(name string) (*Policy, error), n
 	if len(parts) != 3 {
 		return nil, nil, errBadReferral
 	}
-	hb, err1 := base64.RawURLEncoding.DecodeString(parts[0])
-	pb, err2 := base64.RawURLEncoding.DecodeString(parts[1])
-	sig, err3 := base64.RawURLEncoding.DecodeString(parts[2])
+	// Strict: a non-canonical encoding (other unused bits in the last
+	// character) would let one signature travel as several tokens.
+	b64 := base64.RawURLEncoding.Strict()
+	hb, err1 := b64.DecodeString(parts[0])
+	pb, err2 := b64.DecodeString(parts[1])
+	sig, err3 := b64.DecodeString(parts[2])
 	if err1 != nil || err2 != nil || err3 != nil {
 		return nil, nil, errBadReferral
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -597,5 +598,27 @@ func TestActivationResumesAfterCrash(t *testing.T) {
 	}
 	if issued != 1 {
 		t.Errorf("%d confirmation emails, want 1", issued)
+	}
+}
+
+// TestReferralNonCanonicalSignature: the last character of a 32-byte
+// signature carries two unused bits; a token whose only change is in them
+// is refused, not accepted as the same signature.
+func TestReferralNonCanonicalSignature(t *testing.T) {
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	key := enrol.ReferralKey{ID: "portal", Secret: base64.RawURLEncoding.EncodeToString(secret)}
+	f := newFixture(t, func(p *enrol.Policy) { p.Channels.Referral = true; p.ReferralKeys = []enrol.ReferralKey{key} })
+	now := f.clock.now()
+	for i := range 8 {
+		tok, _ := enrol.SignReferral(enrol.Referral{Email: "x@example.com", Policy: "staff", IssuedAt: now.Unix(), Expires: now.Add(time.Hour).Unix(), ID: fmt.Sprint("n-", i)}, key)
+		const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+		last := strings.IndexByte(alphabet, tok[len(tok)-1])
+		for _, d := range []int{1, 2, 3} { // the two unused low bits
+			alt := tok[:len(tok)-1] + string(alphabet[(last&^3)|((last+d)&3)])
+			if _, _, err := f.svc.OpenReferral(context.Background(), alt); err == nil {
+				t.Fatalf("a token differing only in unused bits (%q for %q) was accepted", alt[len(alt)-1:], tok[len(tok)-1:])
+			}
+		}
 	}
 }

@@ -31,6 +31,6 @@ func validTokenShape(s string) bool {
 	if len(s) != base64.RawURLEncoding.EncodedLen(tokenBytes) {
 		return false
 	}
-	_, err := base64.RawURLEncoding.DecodeString(s)
+	_, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	return err == nil
 }

@@ -138,21 +138,7 @@ func (db *DB) Certificate(ctx context.Context, serial string) (*CertificateRecor
 
 // CountCertificates returns how many certificate rows are in each state.
 func (db *DB) CountCertificates(ctx context.Context) (map[string]int, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT state, COUNT(*) FROM certificates GROUP BY state`)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var s string
-		var n int
-		if err := rows.Scan(&s, &n); err != nil {
-			return nil, fmt.Errorf("sqlite: %w", err)
-		}
-		out[s] = n
-	}
-	return out, rows.Err()
+	return db.countByState(ctx, "certificates")
 }
 
 // CertificateFor implements enrol.Store.

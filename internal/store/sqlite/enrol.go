@@ -345,21 +345,12 @@ func (t *enrolTx) UseReferral(jti string, expires time.Time) error {
 
 // CountEnrolments returns how many enrolments are in each state.
 func (db *DB) CountEnrolments(ctx context.Context) (map[enrol.State]int, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT state, COUNT(*) FROM enrolments GROUP BY state`)
-	if err != nil {
-		return nil, err
+	counts, err := db.countByState(ctx, "enrolments")
+	out := make(map[enrol.State]int, len(counts))
+	for s, n := range counts {
+		out[enrol.State(s)] = n
 	}
-	defer rows.Close()
-	out := map[enrol.State]int{}
-	for rows.Next() {
-		var s enrol.State
-		var n int
-		if err := rows.Scan(&s, &n); err != nil {
-			return nil, err
-		}
-		out[s] = n
-	}
-	return out, rows.Err()
+	return out, err
 }
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

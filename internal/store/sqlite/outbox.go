@@ -140,19 +140,5 @@ func (db *DB) Message(ctx context.Context, id int64) (*outbox.Message, error) {
 
 // Counts implements outbox.Store.
 func (db *DB) Counts(ctx context.Context) (map[string]int, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT state, COUNT(*) FROM outbox GROUP BY state`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var s string
-		var n int
-		if err := rows.Scan(&s, &n); err != nil {
-			return nil, err
-		}
-		out[s] = n
-	}
-	return out, rows.Err()
+	return db.countByState(ctx, "outbox")
 }

@@ -255,3 +255,23 @@ func constraint(err error) int {
 	}
 	return 0
 }
+
+// countByState returns how many rows of table are in each state. table
+// is one of the package's own table names, never input.
+func (db *DB) countByState(ctx context.Context, table string) (map[string]int, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT state, COUNT(*) FROM `+table+` GROUP BY state`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: counting %s: %w", table, err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, fmt.Errorf("sqlite: counting %s: %w", table, err)
+		}
+		out[s] = n
+	}
+	return out, rows.Err()
+}
