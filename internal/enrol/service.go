@@ -427,9 +427,12 @@ func (s *Service) Enrolment(ctx context.Context, id int64) (*Enrolment, error) {
 
 // Enrolments lists enrolments, newest first.
 func (s *Service) Enrolments(ctx context.Context, f Filter) ([]*Enrolment, error) {
-	if f.Limit <= 0 || f.Limit > 1000 {
+	// No limit means a page of 100; more than 1,000 means 1,000, not a
+	// silent 100.
+	if f.Limit <= 0 {
 		f.Limit = 100
 	}
+	f.Limit = min(f.Limit, 1000)
 	return s.store.Enrolments(ctx, f)
 }
 

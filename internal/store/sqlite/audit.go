@@ -60,9 +60,12 @@ func (db *DB) AuditScan(ctx context.Context, f AuditQuery, fn func(audit.Record)
 // returned as f.Before: the cursor is the primary key, so every page costs
 // the same however deep it is.
 func (db *DB) AuditFilter(ctx context.Context, f AuditQuery) ([]audit.Record, error) {
-	if f.Limit <= 0 || f.Limit > 1000 {
+	// No limit means a page of 100; more than 1,000 means 1,000, not a
+	// silent 100.
+	if f.Limit <= 0 {
 		f.Limit = 100
 	}
+	f.Limit = min(f.Limit, 1000)
 	where, args := auditWhere(f)
 	rows, err := db.read.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events`+where+` ORDER BY seq DESC LIMIT ?`, append(args, f.Limit)...)
 	if err != nil {

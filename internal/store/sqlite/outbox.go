@@ -105,9 +105,12 @@ func (db *DB) Messages(ctx context.Context, f outbox.Filter) ([]outbox.Message, 
 		q += ` AND id < ?`
 		args = append(args, f.Before)
 	}
-	if f.Limit <= 0 || f.Limit > 1000 {
+	// No limit means a page of 100; more than 1,000 means 1,000, not a
+	// silent 100.
+	if f.Limit <= 0 {
 		f.Limit = 100
 	}
+	f.Limit = min(f.Limit, 1000)
 	q += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, f.Limit)
 	rows, err := db.read.QueryContext(ctx, q, args...)
