@@ -17,7 +17,7 @@ type AuditQuery struct {
 	Since  time.Time // only events at or after this time
 	Until  time.Time // only events before this time
 	Before int64     // only events with a sequence number below this; the keyset cursor of AuditFilter
-	Limit  int       // AuditFilter returns at most this many; 0 or more than 1000 means 100
+	Limit  int       // AuditFilter returns at most this many; 0 means 100, more than 1000 means 1000
 }
 
 const auditColumns = `seq, at, actor, action, object, detail, prev_hash, hash`

@@ -201,7 +201,8 @@ func TestAuditFilterPages(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("paging gave %v, want %v", got, want)
 	}
-	// A limit of 0 or above 1000 means 100.
+	// A limit of 0 means a page of 100, one above 1000 means 1000; either
+	// returns all 25 events here.
 	for _, limit := range []int{0, -1, 5000} {
 		if rs := mustAuditFilter(t, db, sqlite.AuditQuery{Limit: limit}); len(rs) != 25 {
 			t.Errorf("AuditFilter(Limit: %d) = %d events, want 25", limit, len(rs))
