@@ -8,13 +8,18 @@
 GO        ?= go
 DATA      ?= mailca-data
 BIN       := bin/mailca
-# Real S/MIME clients the tests drive: OpenSSL, gpgsm (GnuPG), NSS tools.
-DEB_PKGS  := openssl gpgsm gpg-agent libnss3-tools
+# Real S/MIME clients the tests drive: OpenSSL, gpgsm (GnuPG), NSS tools;
+# SoftHSM2 for the PKCS#11 (HSM) tests; Chromium for the browser tests.
+DEB_PKGS  := openssl gpgsm gpg-agent libnss3-tools softhsm2 chromium
 # The programs those packages provide, checked before installing.
-DEB_TOOLS := openssl gpgsm gpg-agent gpgconf certutil pk12util cmsutil
+DEB_TOOLS := openssl gpgsm gpg-agent gpgconf certutil pk12util cmsutil softhsm2-util chromium
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test deps check bench fuzz clean
+# The PostgreSQL server the store conformance suite and the multi-node
+# tests use (MAILCA_TEST_POSTGRES_URL overrides it).
+PG_HOST   ?= 127.0.0.1
+
+.PHONY: all build run test deps postgres check bench fuzz clean
 
 all: build
 
@@ -38,13 +43,24 @@ deps:
 		fi; \
 	fi
 
+# postgres starts the machine's PostgreSQL cluster when it is installed
+# but not answering (as root, with Debian's pg_ctlcluster); the tests that
+# need it fail under CI=true when it cannot be reached.
+postgres:
+	@if command -v pg_isready >/dev/null && ! pg_isready -q -h $(PG_HOST); then \
+		if [ "$$(id -u)" = 0 ] && command -v pg_ctlcluster >/dev/null; then \
+			for v in $$(ls /etc/postgresql); do pg_ctlcluster --skip-systemctl-redirect $$v main start || true; done; \
+			for i in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q -h $(PG_HOST) && break; sleep 1; done; \
+		fi; \
+	fi
+
 # CI=true makes every test that lacks a tool fail rather than skip.
-test: deps
+test: deps postgres
 	$(GO) vet ./...
 	$(GO) test -timeout 30m ./...
 	$(GO) test -timeout 10m -run '^$$' -bench . -benchtime 1x ./...
 
-check: deps
+check: deps postgres
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
@@ -56,6 +72,7 @@ bench:
 	$(GO) test -run '^$$' -bench Deliver -count 3 ./internal/outbox/
 	$(GO) test -run '^$$' -bench EnrolmentHTTP -benchtime 3000x -count 3 ./internal/e2e/
 	$(GO) test -run '^$$' -bench OCSPHTTP -benchtime 5s -count 3 ./internal/web/pki/
+	$(GO) test -run '^$$' -bench ConsoleLists -count 3 ./internal/e2e/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./internal/mailbox/
@@ -63,6 +80,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 60s ./internal/csvbatch/
 	$(GO) test -run '^$$' -fuzz FuzzCompose -fuzztime 60s ./internal/mail/
 	$(GO) test -run '^$$' -fuzz FuzzOCSPHandler -fuzztime 60s ./internal/web/pki/
+	$(GO) test -run '^$$' -fuzz FuzzParsePKCS11URI -fuzztime 60s ./internal/keys/
 
 clean:
 	rm -rf bin

@@ -16,7 +16,7 @@ import (
 	"github.com/mailca/mailca/internal/csvbatch"
 	"github.com/mailca/mailca/internal/datadir"
 	"github.com/mailca/mailca/internal/enrol"
-	"github.com/mailca/mailca/internal/store/sqlite"
+	"github.com/mailca/mailca/internal/store"
 )
 
 const auditSynopsis = `Usage: mailca audit verify [--dir DIR] [--expect-head HEX] [--expect-count N]
@@ -113,7 +113,7 @@ func runAuditExport(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	q := sqlite.AuditQuery{Actor: *actor, Action: *action, Object: *object}
+	q := store.AuditQuery{Actor: *actor, Action: *action, Object: *object}
 	var err error
 	if q.Since, err = parseTimeFlag(*since); err != nil {
 		return usageError(fs, "--since: "+err.Error())
@@ -177,7 +177,7 @@ func parseTimeFlag(s string) (time.Time, error) {
 
 // describeAuditQuery is the detail of an export's audit event: the filter,
 // with values quoted so that an event stays on one line.
-func describeAuditQuery(q sqlite.AuditQuery) string {
+func describeAuditQuery(q store.AuditQuery) string {
 	var parts []string
 	for _, f := range []struct{ name, value string }{{"actor", q.Actor}, {"action", q.Action}, {"object", q.Object}} {
 		if f.value != "" {

@@ -134,8 +134,8 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := auditDir(t)
-			if n, _ := verifyIntact(t, dir); n != "6" {
-				t.Fatalf("audit verify counted %s events, want 6", n)
+			if n, _ := verifyIntact(t, dir); n != "7" { // init's policy.save, then six
+				t.Fatalf("audit verify counted %s events, want 7", n)
 			}
 			tt.tamper(t, rawDB(t, dir))
 			code, out, errOut := mailca(t, "audit", "verify", "--dir", dir)
@@ -161,20 +161,20 @@ func TestAuditVerifyAnchor(t *testing.T) {
 		countFail bool   // whether --expect-count alone fails
 	}{
 		{"last deleted", func(t *testing.T, db *sql.DB) {
-			mustExec(t, db, `DELETE FROM audit_events WHERE seq = 6`)
-		}, "5", true},
+			mustExec(t, db, `DELETE FROM audit_events WHERE seq = 7`)
+		}, "6", true},
 		{"last two deleted", func(t *testing.T, db *sql.DB) {
-			mustExec(t, db, `DELETE FROM audit_events WHERE seq >= 5`)
-		}, "4", true},
+			mustExec(t, db, `DELETE FROM audit_events WHERE seq >= 6`)
+		}, "5", true},
 		{"all deleted", func(t *testing.T, db *sql.DB) {
 			mustExec(t, db, `DELETE FROM audit_events`)
 		}, "0", true},
 		{"tail rewritten", func(t *testing.T, db *sql.DB) {
-			mustExec(t, db, `UPDATE audit_events SET detail = 'nothing happened' WHERE seq = 5`)
-			rehash(t, db, 5)
-			mustExec(t, db, `UPDATE audit_events SET prev_hash = (SELECT hash FROM audit_events WHERE seq = 5) WHERE seq = 6`)
+			mustExec(t, db, `UPDATE audit_events SET detail = 'nothing happened' WHERE seq = 6`)
 			rehash(t, db, 6)
-		}, "6", false},
+			mustExec(t, db, `UPDATE audit_events SET prev_hash = (SELECT hash FROM audit_events WHERE seq = 6) WHERE seq = 7`)
+			rehash(t, db, 7)
+		}, "7", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -209,17 +209,18 @@ func TestAuditVerifyAnchor(t *testing.T) {
 		dir := auditDir(t)
 		count, head := verifyIntact(t, dir)
 		mustMailca(t, "invite", "--dir", dir, "--email", "e@example.com")
-		if n, newHead := verifyIntact(t, dir, "--expect-head", head, "--expect-count", count); n != "7" || newHead == head {
+		if n, newHead := verifyIntact(t, dir, "--expect-head", head, "--expect-count", count); n != "8" || newHead == head {
 			t.Errorf("after one more event: %s events, head %s (was %s)", n, newHead, head)
 		}
 	})
-	t.Run("empty log", func(t *testing.T) {
+	t.Run("fresh log", func(t *testing.T) {
+		// init's one event: the default policy's first version.
 		dir := initDir(t)
 		count, head := verifyIntact(t, dir)
-		if count != "0" || head != strings.Repeat("0", 64) {
-			t.Errorf("empty log: %s events, head %s", count, head)
+		if count != "1" || head == strings.Repeat("0", 64) {
+			t.Errorf("fresh log: %s events, head %s", count, head)
 		}
-		verifyIntact(t, dir, "--expect-head", head, "--expect-count", "0")
+		verifyIntact(t, dir, "--expect-head", head, "--expect-count", "1")
 	})
 	t.Run("bad options", func(t *testing.T) {
 		dir := initDir(t)
@@ -287,8 +288,8 @@ func TestAuditExport(t *testing.T) {
 		t.Errorf("export does not use CR LF line ends")
 	}
 	rows := readExport(t, out)
-	if len(rows) != 9 {
-		t.Fatalf("export has %d rows, want 9 (six, two hostile, the export itself):\n%s", len(rows), out)
+	if len(rows) != 10 {
+		t.Fatalf("export has %d rows, want 10 (init's, six, two hostile, the export itself):\n%s", len(rows), out)
 	}
 	for i, row := range rows {
 		if row[0] != fmt.Sprint(i+1) {
@@ -301,10 +302,10 @@ func TestAuditExport(t *testing.T) {
 			t.Errorf("row %d hash %q", i+1, row[6])
 		}
 	}
-	if got, want := rows[6][2:6], []string{"'@SUM(1)", "enrolment.cancel", "enrolment:4", "'=cmd|' /C calc'!A0"}; strings.Join(got, "|") != strings.Join(want, "|") {
+	if got, want := rows[7][2:6], []string{"'@SUM(1)", "enrolment.cancel", "enrolment:4", "'=cmd|' /C calc'!A0"}; strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("hostile event exported as %q, want %q", got, want)
 	}
-	if got, want := rows[7][2:6], []string{"user:x@example.com", "enrolment.submit", "'-enrolment:9", "'+1\n\t-2"}; strings.Join(got, "|") != strings.Join(want, "|") {
+	if got, want := rows[8][2:6], []string{"user:x@example.com", "enrolment.submit", "'-enrolment:9", "'+1\n\t-2"}; strings.Join(got, "|") != strings.Join(want, "|") {
 		// encoding/csv reads CR LF inside a quoted field as LF.
 		t.Errorf("second hostile event exported as %q, want %q", got, want)
 	}
@@ -316,14 +317,14 @@ func TestAuditExport(t *testing.T) {
 		}
 	}
 	// The export recorded itself, and the chain still verifies.
-	if got := rows[8][2:6]; strings.Join(got, "|") != "cli|audit.export|audit|all events" {
+	if got := rows[9][2:6]; strings.Join(got, "|") != "cli|audit.export|audit|all events" {
 		t.Errorf("export's own event = %q", got)
 	}
-	if ts, _ := time.Parse(time.RFC3339Nano, rows[8][1]); ts.Before(before.Add(-time.Second)) {
+	if ts, _ := time.Parse(time.RFC3339Nano, rows[9][1]); ts.Before(before.Add(-time.Second)) {
 		t.Errorf("export event at %v, before the export started (%v)", ts, before)
 	}
-	if n, head := verifyIntact(t, dir); n != "9" || head != rows[8][6] {
-		t.Errorf("after export: %s events, head %s; want 9, %s", n, head, rows[8][6])
+	if n, head := verifyIntact(t, dir); n != "10" || head != rows[9][6] {
+		t.Errorf("after export: %s events, head %s; want 10, %s", n, head, rows[9][6])
 	}
 
 	// Filters.
@@ -331,11 +332,11 @@ func TestAuditExport(t *testing.T) {
 		args []string
 		want []string // seqs
 	}{
-		{[]string{"--action", "enrolment.invite"}, []string{"1", "2", "3", "4"}},
-		{[]string{"--actor", "@SUM(1)"}, []string{"7"}},
-		{[]string{"--object", "enrolment:2"}, []string{"2", "5"}},
-		{[]string{"--actor", "cli", "--action", "audit.export"}, []string{"9", "10", "11", "12", "13"}}, // each export records itself first
-		{[]string{"--since", rows[8][1]}, []string{"9", "10", "11", "12", "13", "14"}},
+		{[]string{"--action", "enrolment.invite"}, []string{"2", "3", "4", "5"}},
+		{[]string{"--actor", "@SUM(1)"}, []string{"8"}},
+		{[]string{"--object", "enrolment:2"}, []string{"3", "6"}},
+		{[]string{"--actor", "cli", "--action", "audit.export"}, []string{"10", "11", "12", "13", "14"}}, // each export records itself first
+		{[]string{"--since", rows[9][1]}, []string{"10", "11", "12", "13", "14", "15"}},
 		{[]string{"--until", rows[1][1]}, []string{"1"}},
 		{[]string{"--action", "certificate.revoke"}, nil},
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,8 +10,13 @@ import (
 	"time"
 
 	"github.com/mailca/mailca/internal/config"
-	"github.com/mailca/mailca/internal/store/sqlite"
+	"github.com/mailca/mailca/internal/datadir"
 )
+
+// backuper is a store that copies itself to a file: SQLite's.
+type backuper interface {
+	Backup(ctx context.Context, path string) error
+}
 
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("backup", `Usage: mailca backup [--dir DIR] [--out FILE]
@@ -23,6 +29,9 @@ unsent email: protect it like the data directory.
 
 The CA certificates and keys (DIR/ca), the configuration and template
 overrides are plain files: back them up with the database.
+
+A PostgreSQL database (database.url postgres://...) is backed up with the
+server's own tools, such as pg_dump; this command refuses it.
 `, stderr)
 	dir := fs.String("dir", config.DefaultDir, "data `directory`")
 	out := fs.String("out", "", "backup `file` (default: DIR/backups/mailca-TIME.db)")
@@ -33,18 +42,25 @@ overrides are plain files: back them up with the database.
 	if err != nil {
 		return err
 	}
+	if cfg.Database.IsPostgres() {
+		return errors.New("use pg_dump for a PostgreSQL database")
+	}
 	if *out == "" {
 		if err := os.MkdirAll(filepath.Join(cfg.Dir, "backups"), 0o700); err != nil {
 			return err
 		}
 		*out = filepath.Join(cfg.Dir, "backups", "mailca-"+time.Now().UTC().Format("20060102T150405Z")+".db")
 	}
-	db, err := sqlite.Open(ctx, cfg.SQLitePath())
+	db, err := datadir.OpenStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := db.Backup(ctx, *out); err != nil {
+	b, ok := db.(backuper)
+	if !ok {
+		return errors.New("use pg_dump for a PostgreSQL database")
+	}
+	if err := b.Backup(ctx, *out); err != nil {
 		return err
 	}
 	if err := os.Chmod(*out, 0o600); err != nil {
@@ -61,6 +77,12 @@ Applies the database migrations this mailca knows and the database lacks,
 each in its own transaction, and prints the schema version. mailca serve
 and every other command migrate on start too; run this to upgrade at a
 moment of your choosing. A database newer than this mailca is refused.
+
+It works on the database that database.url names: the SQLite file of the
+data directory, or a PostgreSQL database, which it also makes ready for
+this data directory (the CA keys blocked, the default policy stored). Nodes
+sharing one PostgreSQL database may start together: one migrates while the
+others wait.
 `, stderr)
 	dir := fs.String("dir", config.DefaultDir, "data `directory`")
 	if err := parseFlags(fs, args); err != nil {
@@ -70,7 +92,7 @@ moment of your choosing. A database newer than this mailca is refused.
 	if err != nil {
 		return err
 	}
-	db, err := sqlite.Open(ctx, cfg.SQLitePath())
+	db, err := datadir.OpenStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -79,6 +101,6 @@ moment of your choosing. A database newer than this mailca is refused.
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Database schema at version %d (this mailca knows up to %d).\n", v, sqlite.SchemaVersion())
+	fmt.Fprintf(stdout, "Database schema at version %d (this mailca knows up to %d).\n", v, datadir.SchemaVersion(cfg))
 	return nil
 }

@@ -69,13 +69,19 @@ decrypted with the CA key passphrase.
 func runRootCRL(ctx context.Context, synopsis string, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("ca root-crl", synopsis, stderr)
 	dir := fs.String("dir", config.DefaultDir, "data `directory`")
-	rootKey := fs.String("root-key", "", "the root CA's encrypted key `file` (default: DIR/ca/root-ca.key)")
+	rootKey := fs.String("root-key", "", "the root CA's encrypted key `file`, or its pkcs11: URI (default: ca.root_key, else DIR/ca/root-ca.key)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg, err := config.Load(*dir)
 	if err != nil {
 		return err
+	}
+	if *rootKey != "" && !keys.IsPKCS11URI(*rootKey) {
+		*rootKey = absPath(*rootKey) // relative to the working directory, not DIR
+	}
+	if *rootKey == "" {
+		*rootKey = cfg.CA.RootKey
 	}
 	if *rootKey == "" {
 		*rootKey = datadir.RootKeyPath(cfg.Dir)
@@ -88,14 +94,11 @@ func runRootCRL(ctx context.Context, synopsis string, args []string, stdout, std
 	if err != nil {
 		return err
 	}
-	pass, err := keys.Passphrase(cfg.Path(cfg.CA.PassphraseFile))
+	key, closeKey, err := datadir.OpenKey(cfg, *rootKey)
 	if err != nil {
 		return err
 	}
-	key, err := keys.LoadFile(*rootKey, pass)
-	if err != nil {
-		return err
-	}
+	defer closeKey()
 	if !keys.SamePublicKey(key.Public(), roots[0].PublicKey) {
 		return fmt.Errorf("%s is not the key of the root %q", *rootKey, roots[0].Subject.CommonName)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/mailca/mailca/internal/ca"
 	"github.com/mailca/mailca/internal/config"
@@ -23,6 +24,17 @@ CA keys are stored encrypted under the passphrase in MAILCA_KEY_PASSPHRASE,
 or in --passphrase-file; with neither, a random passphrase is generated into
 DIR/ca/passphrase (mode 0600), which suits a development CA only.
 
+With --pkcs11 URI the root and issuing CA keys are generated inside a
+PKCS#11 token (an HSM), labelled root-ca and issuing-ca, non-extractable;
+no key file and no passphrase are written, and mailca.toml names the keys
+by their PKCS#11 URIs. --issuing-key-uri and --root-key-uri use keys
+already in a token instead. The user PIN comes from MAILCA_PKCS11_PIN,
+--pkcs11-pin-file, or pin-source=file:PATH in the URI; a pin-value in a
+URI given here is used for init only and never written. For example:
+
+  MAILCA_PKCS11_PIN=... mailca init --pkcs11 'pkcs11:token=mailca' \
+      --pkcs11-module /usr/lib/softhsm/libsofthsm2.so
+
 Running init on a directory that is already initialised changes nothing.
 `, stderr)
 	dir := fs.String("dir", config.DefaultDir, "data `directory`")
@@ -35,6 +47,11 @@ Running init on a directory that is already initialised changes nothing.
 	importChain := fs.String("import-chain", "", "use an existing issuing CA: PEM `file` with its certificate first, then its chain")
 	importKey := fs.String("import-key", "", "PEM `file` with the imported issuing CA's private key")
 	passFile := fs.String("passphrase-file", "", "`file` whose first line is the CA key passphrase")
+	p11Token := fs.String("pkcs11", "", "generate the CA keys in the PKCS#11 token this `URI` names (pkcs11:token=LABEL)")
+	p11Module := fs.String("pkcs11-module", "", "PKCS#11 module `path` for URIs without module-path, such as /usr/lib/softhsm/libsofthsm2.so")
+	p11PINFile := fs.String("pkcs11-pin-file", "", "`file` whose first line is the token's user PIN, used when MAILCA_PKCS11_PIN is unset")
+	p11Issuing := fs.String("issuing-key-uri", "", "use the issuing CA key already in a token at this pkcs11: `URI`")
+	p11Root := fs.String("root-key-uri", "", "use the root CA key already in a token at this pkcs11: `URI`")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -52,6 +69,7 @@ Running init on a directory that is already initialised changes nothing.
 	res, err := datadir.Init(ctx, datadir.InitOptions{
 		Dir: *dir, Organization: *org, Country: *country, PublicURL: *publicURL, PKIURL: *pkiURL,
 		RootKey: rk, IssuingKey: ik, ImportChain: *importChain, ImportKey: *importKey, PassphraseFile: *passFile,
+		PKCS11: datadir.TokenOptions{Token: *p11Token, Module: *p11Module, PINFile: absPath(*p11PINFile), IssuingKey: *p11Issuing, RootKey: *p11Root},
 	})
 	if errors.Is(err, datadir.ErrInitialised) {
 		fmt.Fprintf(stdout, "%s is already initialised; nothing changed.\n", *dir)
@@ -69,4 +87,16 @@ Running init on a directory that is already initialised changes nothing.
 		fmt.Fprintf(stdout, "Note: %s.\n", w)
 	}
 	return nil
+}
+
+// absPath makes a file named on the command line absolute, so that the
+// configuration still finds it from another working directory.
+func absPath(p string) string {
+	if p == "" {
+		return ""
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
 }

@@ -39,6 +39,9 @@ var commands = map[string]command{
 	"audit":      {"verify the audit log's hash chain, or export it as CSV", runAudit},
 	"backup":     {"write a consistent copy of the database while mailca runs", runBackup},
 	"migrate":    {"apply database migrations and show the schema version", runMigrate},
+	"apikey":     {"keys for the integration API: create (printed once), list, revoke", runAPIKey},
+	"webhook":    {"signed event POSTs to other systems: add, list, remove, deliveries", runWebhook},
+	"admin":      {"console accounts: admin add prints a join link; list, remove, role", runAdmin},
 }
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -104,10 +107,13 @@ Environment:
   MAILCA_KEY_PASSPHRASE  passphrase of the CA keys (else the configured
                          passphrase file is read)
   MAILCA_SMTP_PASSWORD   SMTP password (else [mail] smtp_password_file)
+  MAILCA_PKCS11_PIN      PIN of the token holding the CA keys, when they are
+                         in an HSM (else [pkcs11] pin_file)
 
 Start here:
   mailca init            create ./mailca-data with a development CA
-  mailca serve           enrolment pages on :8080, mail kept at /dev/mailbox
+  mailca serve           the console at :8080/console/ (the first run prints
+                         a setup link), mail kept at /dev/mailbox
   mailca invite FILE.csv invite a batch; then approve, and users activate
 `)
 }

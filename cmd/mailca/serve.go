@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -21,13 +22,13 @@ import (
 	"github.com/mailca/mailca/internal/mail"
 	"github.com/mailca/mailca/internal/metrics"
 	"github.com/mailca/mailca/internal/outbox"
-	"github.com/mailca/mailca/internal/store/sqlite"
+	"github.com/mailca/mailca/internal/store"
 	"github.com/mailca/mailca/internal/web"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("serve", `Usage: mailca serve [--dir DIR] [--addr ADDR]
+	fs := newFlags("serve", `Usage: mailca serve [--dir DIR] [--addr ADDR] [--tls-cert FILE --tls-key FILE]
 
 Runs the web server (enrolment form, activation, development mailbox) and
 the outbox worker that delivers email. The data directory must have been
@@ -37,11 +38,23 @@ MAILCA_KEY_PASSPHRASE or the configured passphrase file.
 With no SMTP server configured ([mail] smtp_host), email stays in the outbox
 and the development mailbox at /dev/mailbox shows it to clients on this
 machine only.
+
+The RA Management Console is at /console/. With --tls-cert and --tls-key
+(or [server] tls_cert and tls_key) mailca serves HTTPS itself; then, or
+when server.public_url is https (a TLS proxy in front), the console's
+session cookie is Secure (__Host-) and its pages send HSTS.
+
+On SIGINT or SIGTERM, serve stops taking requests and gives those in flight
+and the console's CSV imports 30 seconds to finish; an import still running
+then stops between two chunks, its batch failed "interrupted by shutdown".
+CSV uploads are kept in DIR/spool while they are imported.
 `, stderr)
 	dir := fs.String("dir", config.DefaultDir, "data `directory`")
 	addr := fs.String("addr", "", "listen `address` (default: server.listen of the configuration)")
 	logFormat := fs.String("log-format", "text", "log `format`: text or json")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate chain `file` (default: server.tls_cert)")
+	tlsKey := fs.String("tls-key", "", "the PEM private key `file` of --tls-cert (default: server.tls_key)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -65,6 +78,13 @@ machine only.
 	if *addr == "" {
 		*addr = cfg.Server.Listen
 	}
+	if *tlsCert == "" && *tlsKey == "" {
+		*tlsCert, *tlsKey = cfg.Path(cfg.Server.TLSCert), cfg.Path(cfg.Server.TLSKey)
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return usageError(fs, "give --tls-cert and --tls-key together")
+	}
+	secure := *tlsCert != ""
 	if u, err := url.Parse(cfg.Server.PublicURL); err == nil && u.Scheme != "https" && !loopbackName(u.Hostname()) {
 		logger.Warn("server.public_url is not https: the links in emails carry enrolment tokens, which would cross the network in clear; serve mailca behind TLS", "public_url", cfg.Server.PublicURL)
 	}
@@ -128,13 +148,36 @@ machine only.
 	if err := startLifecycle(workCtx, &wg, in, logger); err != nil {
 		return err
 	}
-	handler, err := web.New(web.Config{Enrol: in.Enrol, Mailbox: devMailbox, TemplateDir: templateDir, Logger: logger, ChainPEM: chain, PKI: pkiHandler,
-		Ready: readyChecks(in), Metrics: met.Handler(), Requests: met})
+	cons, err := newConsole(cfg, in, devMailbox, templateDir, tmpl.Reload, secureConsole(cfg, secure), logger)
+	if err != nil {
+		return err
+	}
+	apiHandler, err := newAPI(in, chain, logger)
+	if err != nil {
+		return err
+	}
+	startWebhooks(workCtx, &wg, in, logger)
+	proxies, err := trustedProxies(cfg)
+	if err != nil {
+		return err
+	}
+	handler, err := web.New(web.Config{TrustedProxies: proxies, Enrol: in.Enrol, Mailbox: devMailbox, TemplateDir: templateDir, Logger: logger, ChainPEM: chain, PKI: pkiHandler,
+		Ready: readyChecks(in), Metrics: met.Handler(), Requests: met, Console: cons.Handler(), API: apiHandler})
 	if err != nil {
 		return err
 	}
 	if worker != nil {
 		handler = wakeAfterPost(handler, worker)
+	}
+	var tlsConfig *tls.Config
+	if secure {
+		// Loaded before listening, so a wrong file stops start-up. A renewed
+		// certificate takes effect at the next start.
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -147,16 +190,29 @@ machine only.
 		WriteTimeout:      2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig,
 	}
 	fmt.Fprintf(stdout, "mailca listening on %s (public URL %s)\n", ln.Addr(), cfg.Server.PublicURL)
+	if err := printFirstRun(ctx, stdout, cfg, in.DB); err != nil {
+		return err
+	}
 	if devMailbox != nil {
 		fmt.Fprintf(stdout, "development mailbox: http://%s/dev/mailbox\n", loopbackURLHost(ln.Addr()))
 	}
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() {
+		if secure {
+			serveErr <- srv.ServeTLS(ln, "", "") // srv.TLSConfig has the certificate
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-serveErr:
+		closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cons.Close(closeCtx)
 		stopWork()
 		wg.Wait()
 		return err
@@ -168,6 +224,9 @@ machine only.
 	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err = srv.Shutdown(shutCtx)
+	// The console's CSV imports run on after their request: wait for them
+	// within the same budget, then stop them between chunks.
+	cons.Close(shutCtx)
 	stopWork()
 	wg.Wait()
 	return err
@@ -233,7 +292,7 @@ func newSender(cfg *config.Config) (*mail.Sender, error) {
 // devMailboxAdapter shows the outbox as a mailbox, rendering each message
 // the way it would be sent.
 type devMailboxAdapter struct {
-	db     *sqlite.DB
+	db     store.Store
 	tmpl   *outbox.Templates
 	sender string // the configured from_name, as the worker passes it
 }
@@ -252,7 +311,7 @@ func (d devMailboxAdapter) List(ctx context.Context, limit int) ([]web.DevMessag
 
 func (d devMailboxAdapter) Get(ctx context.Context, id int64) (*web.DevMessage, error) {
 	m, err := d.db.Message(ctx, id)
-	if errors.Is(err, sqlite.ErrNoMessage) {
+	if errors.Is(err, store.ErrNoMessage) {
 		return nil, errs.E(errs.NotFound, "no message %d", id)
 	}
 	if err != nil {
@@ -289,7 +348,7 @@ func (d devMailboxAdapter) convert(m outbox.Message) web.DevMessage {
 // developer without a mail server. It runs only when no SMTP server is
 // configured and the log level is debug: these links are secrets, and a
 // production log must never hold them.
-func logDevLinks(ctx context.Context, db *sqlite.DB, logger *slog.Logger) {
+func logDevLinks(ctx context.Context, db store.Store, logger *slog.Logger) {
 	var last int64
 	if msgs, err := db.Messages(ctx, outbox.Filter{Limit: 1}); err == nil && len(msgs) > 0 {
 		last = msgs[0].ID // only mail that arrives from now on

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/mailca/mailca/internal/ca"
+	"github.com/mailca/mailca/internal/keys"
 	"github.com/mailca/mailca/internal/mailbox"
 )
 
@@ -33,6 +35,8 @@ type Config struct {
 	Mail     Mail     `toml:"mail"`
 	// Lifecycle configures expiry reminders and the administrators' digest.
 	Lifecycle Lifecycle `toml:"lifecycle"`
+	// PKCS11 says how to reach the token of CA keys named by pkcs11: URIs.
+	PKCS11 PKCS11 `toml:"pkcs11"`
 }
 
 // Lifecycle configures what 'mailca serve' does as certificates near their
@@ -75,12 +79,25 @@ const SMTPPasswordEnv = "MAILCA_SMTP_PASSWORD"
 type Server struct {
 	Listen    string `toml:"listen"`     // address to listen on, e.g. ":8080"
 	PublicURL string `toml:"public_url"` // origin of links in emails
+	// TLSCert and TLSKey are PEM files (certificate chain, private key):
+	// when both are set, mailca serves HTTPS itself, and the console's
+	// session cookie is Secure. Empty: plain HTTP, for a TLS proxy in front.
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+	// TrustedProxies are the reverse proxies in front of mailca, as CIDRs
+	// ("127.0.0.1/32", "10.0.0.0/8"): a request from one of them is from
+	// the right-most X-Forwarded-For address that is not one of them, for
+	// the console's login throttle and the audit log. Empty: the
+	// connection's address, whatever headers say.
+	TrustedProxies []string `toml:"trusted_proxies"`
 }
 
 // Database says where records are kept.
 type Database struct {
 	// URL is "sqlite:PATH" (the default, PATH relative to the data
-	// directory) or, later, a postgres:// URL.
+	// directory) or a postgres:// (postgresql://) URL, for several nodes
+	// sharing one PostgreSQL database. Its password, if any, may instead
+	// come from PGPASSWORD or ~/.pgpass.
 	URL string `toml:"url"`
 	// Durable makes every commit wait until it is on disk; see
 	// docs/operating.md.
@@ -91,7 +108,7 @@ type Database struct {
 type CA struct {
 	PKIURL         string `toml:"pki_url"`         // http origin of CRLs, OCSP and CA certificates
 	Certificate    string `toml:"certificate"`     // PEM: issuing CA certificate, then its chain
-	Key            string `toml:"key"`             // encrypted PKCS#8 PEM
+	Key            string `toml:"key"`             // encrypted PKCS#8 PEM, or a pkcs11: URI (RFC 7512)
 	PassphraseFile string `toml:"passphrase_file"` // used when MAILCA_KEY_PASSPHRASE is unset
 	Organization   string `toml:"organization"`
 	Country        string `toml:"country"`
@@ -104,7 +121,23 @@ type CA struct {
 	// is revoked, such as "1h" (the default); at most 168h. Each CRL is
 	// valid for twice as long, at most ten days.
 	CRLInterval time.Duration `toml:"crl_interval"`
+	// RootKey is the pkcs11: URI of the root CA key when init made it in a
+	// token; 'mailca ca root-crl' signs with it. Empty for a root key file
+	// (ca/root-ca.key) or a root kept elsewhere.
+	RootKey string `toml:"root_key"`
 }
+
+// PKCS11 configures access to a PKCS#11 token (an HSM) holding CA keys.
+type PKCS11 struct {
+	// Module is the PKCS#11 library, used for URIs without module-path.
+	Module string `toml:"module"`
+	// The user PIN comes from MAILCA_PKCS11_PIN, a URI's pin-source, or
+	// this file (its first line); never from the configuration file itself.
+	PINFile string `toml:"pin_file"`
+}
+
+// IsPKCS11 reports whether the issuing CA key is in a PKCS#11 token.
+func (c CA) IsPKCS11() bool { return keys.IsPKCS11URI(c.Key) }
 
 // Load reads DIR/mailca.toml, fills defaults and validates the result.
 func Load(dir string) (*Config, error) {
@@ -135,6 +168,16 @@ func (c *Config) validate() error {
 	if c.Server.Listen == "" {
 		c.Server.Listen = ":8080"
 	}
+	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {
+		return errors.New("server.tls_cert and server.tls_key go together: set both or neither")
+	}
+	for _, p := range c.Server.TrustedProxies {
+		if _, err := netip.ParsePrefix(strings.TrimSpace(p)); err != nil {
+			if _, err := netip.ParseAddr(strings.TrimSpace(p)); err != nil {
+				return fmt.Errorf("server.trusted_proxies: %q is not a CIDR such as \"10.0.0.0/8\"", p)
+			}
+		}
+	}
 	if c.Database.URL == "" {
 		c.Database.URL = "sqlite:mailca.db"
 	}
@@ -156,8 +199,9 @@ func (c *Config) validate() error {
 	if c.CA.ValidityDays < 1 || c.CA.ValidityDays > 825 {
 		return fmt.Errorf("ca.validity_days = %d, want 1 to 825", c.CA.ValidityDays)
 	}
-	if !strings.HasPrefix(c.Database.URL, "sqlite:") {
-		return fmt.Errorf("database.url %q: only sqlite:PATH is supported", c.Database.URL)
+	if !strings.HasPrefix(c.Database.URL, "sqlite:") && !c.Database.IsPostgres() {
+		// Not quoted back: a mistyped URL may still carry a password.
+		return errors.New("database.url: want sqlite:PATH or a postgres:// URL")
 	}
 	if c.Mail.From == "" {
 		c.Mail.From = "mailca@localhost"
@@ -194,6 +238,21 @@ func (c *Config) validate() error {
 	if c.CA.Certificate == "" || c.CA.Key == "" {
 		return errors.New("ca.certificate and ca.key are required")
 	}
+	for _, k := range []struct{ name, v string }{{"ca.key", c.CA.Key}, {"ca.root_key", c.CA.RootKey}} {
+		if !keys.IsPKCS11URI(k.v) {
+			continue
+		}
+		u, err := keys.ParsePKCS11URI(k.v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", k.name, err)
+		}
+		if err := u.CheckStorable(); err != nil {
+			return fmt.Errorf("%s: %w", k.name, err)
+		}
+	}
+	if c.CA.RootKey != "" && !keys.IsPKCS11URI(c.CA.RootKey) {
+		return errors.New("ca.root_key must be a pkcs11: URI (a root key file is given to 'mailca ca root-crl --root-key')")
+	}
 	if !strings.HasPrefix(c.CA.PKIURL, "http://") {
 		return fmt.Errorf("ca.pki_url %q must be an http:// URL (CRLs and AIA must be plain HTTP)", c.CA.PKIURL)
 	}
@@ -206,6 +265,11 @@ func (c *Config) Path(p string) string {
 		return p
 	}
 	return filepath.Join(c.Dir, p)
+}
+
+// IsPostgres reports whether URL names a PostgreSQL database.
+func (d Database) IsPostgres() bool {
+	return strings.HasPrefix(d.URL, "postgres://") || strings.HasPrefix(d.URL, "postgresql://")
 }
 
 // SQLitePath returns the database file of a sqlite: URL.
@@ -244,9 +308,28 @@ listen = {{q .Server.Listen}}
 # Origin of the links mailca puts in emails (enrolment, activation).
 # Use https:// in production, behind TLS.
 public_url = {{q .Server.PublicURL}}
+# To serve HTTPS without a proxy in front: the certificate chain and the
+# private key, PEM files (relative to this directory). The console's
+# session cookie is then Secure and its pages send HSTS.
+{{- if .Server.TLSCert}}
+tls_cert = {{q .Server.TLSCert}}
+tls_key = {{q .Server.TLSKey}}
+{{- else}}
+# tls_cert = "tls/cert.pem"
+# tls_key = "tls/key.pem"
+{{- end}}
+# Behind a reverse proxy: its addresses (CIDRs). Their X-Forwarded-For
+# header then names the client, for the console's login throttle and the
+# audit log; from anyone else the header is ignored. With a TLS proxy,
+# an https public_url makes the console's cookie Secure and sends HSTS.
+# trusted_proxies = ["127.0.0.1/32", "10.0.0.0/8"]
 
 [database]
-# "sqlite:FILE" keeps everything in one embedded SQLite database.
+# "sqlite:FILE" keeps everything in one embedded SQLite database. For
+# several mailca nodes, give them one PostgreSQL database instead:
+#   url = "postgres://mailca@db.example.com:5432/mailca?sslmode=verify-full"
+# and run 'mailca migrate' once (see docs/deployment.md). The password is
+# best left out of this file: PGPASSWORD or ~/.pgpass supply it.
 url = {{q .Database.URL}}
 # true: every commit waits for the disk (SQLite synchronous=FULL), so not
 # even a power failure can undo one; it costs an fsync per commit. false
@@ -258,12 +341,28 @@ durable = {{.Database.Durable}}
 # (/ca/ID.crt). It goes into every certificate, so choose a name you can keep
 # for the life of the CA. It must be plain http:// (S/MIME BR 7.1.2.3).
 pki_url = {{q .CA.PKIURL}}
+{{- if .CA.IsPKCS11}}
+# The issuing CA: certificate followed by its chain, and its private key in
+# a PKCS#11 token (an HSM), named by an RFC 7512 URI: the token, the key
+# (object= label, id=), optionally module-path= and pin-source=file:PATH.
+# The user PIN comes from MAILCA_PKCS11_PIN, a pin-source, or [pkcs11]
+# pin_file; a pin-value is refused here.
+certificate = {{q .CA.Certificate}}
+key = {{q .CA.Key}}
+{{- if .CA.RootKey}}
+# The root CA key, in the token too; 'mailca ca root-crl' signs with it.
+root_key = {{q .CA.RootKey}}
+{{- end}}
+{{- else}}
 # The issuing CA: certificate followed by its chain, and its private key,
 # encrypted (PKCS#8, AES-256). The passphrase comes from the environment
-# variable MAILCA_KEY_PASSPHRASE, or else from passphrase_file.
+# variable MAILCA_KEY_PASSPHRASE, or else from passphrase_file. A key in an
+# HSM is named by a PKCS#11 URI instead, such as
+# key = "pkcs11:token=mailca;object=issuing-ca" (see [pkcs11] below).
 certificate = {{q .CA.Certificate}}
 key = {{q .CA.Key}}
 passphrase_file = {{q .CA.PassphraseFile}}
+{{- end}}
 # Subject of organization- and sponsor-validated certificates.
 organization = {{q .CA.Organization}}
 country = {{q .CA.Country}}
@@ -297,6 +396,21 @@ smtp_host = {{q .Mail.SMTPHost}}
 # smtp_username = "mailca"
 # The password comes from MAILCA_SMTP_PASSWORD or from this file.
 # smtp_password_file = "/run/secrets/smtp-password"
+
+[pkcs11]
+# For CA keys in a PKCS#11 token (see docs/operating.md, "Keys in an HSM"):
+# the module loaded for URIs without module-path, and a file whose first
+# line is the user PIN, read when MAILCA_PKCS11_PIN is unset.
+{{- if .PKCS11.Module}}
+module = {{q .PKCS11.Module}}
+{{- else}}
+# module = "/usr/lib/softhsm/libsofthsm2.so"
+{{- end}}
+{{- if .PKCS11.PINFile}}
+pin_file = {{q .PKCS11.PINFile}}
+{{- else}}
+# pin_file = "/run/secrets/pkcs11-pin"
+{{- end}}
 
 [lifecycle]
 # Days before a certificate expires at which its holder is reminded by

@@ -53,6 +53,11 @@ type InitOptions struct {
 	// MAILCA_KEY_PASSPHRASE are both unset, a random passphrase is written
 	// to DIR/ca/passphrase (mode 0600): the development default.
 	PassphraseFile string
+
+	// PKCS11 is the pkcs11: URI of a token in which Init generates the
+	// root and issuing CA keys (labels "root-ca" and "issuing-ca") instead
+	// of writing key files; see TokenOptions.
+	PKCS11 TokenOptions
 }
 
 // InitResult reports what Init made.
@@ -112,20 +117,31 @@ func Init(ctx context.Context, o InitOptions) (*InitResult, error) {
 	if err := os.MkdirAll(filepath.Join(dir, caDir), 0o700); err != nil {
 		return nil, fmt.Errorf("datadir: %w", err)
 	}
-	pass, passFile, err := initPassphrase(dir, o.PassphraseFile)
-	if err != nil {
-		return nil, err
-	}
-	cfg.CA.PassphraseFile = passFile
-
 	var issuerKey crypto.Signer
-	if o.ImportChain != "" {
-		issuerKey, err = importIssuer(dir, o, pass, res)
+	if o.PKCS11.used() {
+		// The keys are made (or found) in the token; no key file, no passphrase.
+		tk, err := newTokenKeys(o, cfg, res)
+		if err != nil {
+			return nil, err
+		}
+		defer tk.hsm.Close()
+		if issuerKey, err = createHierarchy(dir, o, tk, res); err != nil {
+			return nil, err
+		}
 	} else {
-		issuerKey, err = createHierarchy(dir, o, pass, res)
-	}
-	if err != nil {
-		return nil, err
+		pass, passFile, err := initPassphrase(dir, o.PassphraseFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.CA.PassphraseFile = passFile
+		if o.ImportChain != "" {
+			issuerKey, err = importIssuer(dir, o, pass, res)
+		} else {
+			issuerKey, err = createHierarchy(dir, o, fileKeys{dir, pass}, res)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 
 	// The CA's own keys may never appear in a subscriber certificate.
@@ -205,7 +221,36 @@ func initPassphrase(dir, file string) ([]byte, string, error) {
 	return []byte(p), passphraseFile, nil
 }
 
-func createHierarchy(dir string, o InitOptions, pass []byte, res *InitResult) (crypto.Signer, error) {
+// caKeys makes the keys of a new CA hierarchy and keeps them: as
+// encrypted files (fileKeys) or in a PKCS#11 token (tokenKeys).
+type caKeys interface {
+	// make returns the root (root true) or issuing CA key, of type t.
+	make(root bool, t keys.Type) (crypto.Signer, error)
+	// keep stores the keys before any certificate is written, and says
+	// where the root key is for the administrator.
+	keep(root, issuing crypto.Signer) (warning string, err error)
+}
+
+type fileKeys struct {
+	dir  string
+	pass []byte
+}
+
+func (fileKeys) make(_ bool, t keys.Type) (crypto.Signer, error) {
+	return keys.Generate(rand.Reader, t)
+}
+
+func (f fileKeys) keep(root, issuing crypto.Signer) (string, error) {
+	if err := keys.WriteEncryptedFile(filepath.Join(f.dir, rootKeyFile), root, f.pass); err != nil {
+		return "", err
+	}
+	if err := keys.WriteEncryptedFile(filepath.Join(f.dir, issuerKeyFile), issuing, f.pass); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("the root CA key is in %s; for production, move it offline (and sign the root's CRL yearly with 'mailca ca root-crl')", filepath.Join(f.dir, rootKeyFile)), nil
+}
+
+func createHierarchy(dir string, o InitOptions, ks caKeys, res *InitResult) (crypto.Signer, error) {
 	if o.RootKey == "" {
 		o.RootKey = keys.ECDSAP384
 	}
@@ -217,7 +262,7 @@ func createHierarchy(dir string, o InitOptions, pass []byte, res *InitResult) (c
 		return nil, err
 	}
 	now := time.Now()
-	rootKey, err := keys.Generate(rand.Reader, o.RootKey)
+	rootKey, err := ks.make(true, o.RootKey)
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +270,7 @@ func createHierarchy(dir string, o InitOptions, pass []byte, res *InitResult) (c
 	if err != nil {
 		return nil, err
 	}
-	issKey, err := keys.Generate(rand.Reader, o.IssuingKey)
+	issKey, err := ks.make(false, o.IssuingKey)
 	if err != nil {
 		return nil, err
 	}
@@ -239,10 +284,8 @@ func createHierarchy(dir string, o InitOptions, pass []byte, res *InitResult) (c
 		}
 	}
 	// Keys first, then certificates: a certificate on disk always has its key.
-	if err := keys.WriteEncryptedFile(filepath.Join(dir, rootKeyFile), rootKey, pass); err != nil {
-		return nil, err
-	}
-	if err := keys.WriteEncryptedFile(filepath.Join(dir, issuerKeyFile), issKey, pass); err != nil {
+	warning, err := ks.keep(rootKey, issKey)
+	if err != nil {
 		return nil, err
 	}
 	if err := keys.WriteNewFile(filepath.Join(dir, rootCertFile), certPEM(root), 0o644); err != nil {
@@ -261,7 +304,7 @@ func createHierarchy(dir string, o InitOptions, pass []byte, res *InitResult) (c
 		return nil, err
 	}
 	res.Root, res.Issuer = root, iss
-	res.Warnings = append(res.Warnings, fmt.Sprintf("the root CA key is in %s; for production, move it offline (and sign the root's CRL yearly with 'mailca ca root-crl')", filepath.Join(dir, rootKeyFile)))
+	res.Warnings = append(res.Warnings, warning)
 	return issKey, nil
 }
 

@@ -10,17 +10,18 @@ import (
 	"github.com/mailca/mailca/internal/ca"
 	"github.com/mailca/mailca/internal/config"
 	"github.com/mailca/mailca/internal/enrol"
-	"github.com/mailca/mailca/internal/keys"
-	"github.com/mailca/mailca/internal/store/sqlite"
+	"github.com/mailca/mailca/internal/store"
 )
 
 // Instance is an opened data directory: configuration, database and the
 // issuing engine, ready for work.
 type Instance struct {
 	Config *config.Config
-	DB     *sqlite.DB
+	DB     store.Store    // SQLite or PostgreSQL, as database.url says
 	Engine *ca.Engine     // nil when opened without the CA key
 	Enrol  *enrol.Service // its issuer is Engine
+
+	closeKey func() error // releases the PKCS#11 sessions of the CA key
 }
 
 // Open loads the configuration in dir, opens the database and decrypts the
@@ -34,24 +35,27 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	issuer, err := LoadIssuer(cfg)
+	issuer, closeKey, err := loadIssuer(cfg)
 	if err != nil {
 		return nil, err
 	}
 	linter, err := ca.NewLinter(cfg.CA.WaivedLintWarnings...)
 	if err != nil {
+		closeKey()
 		return nil, err
 	}
-	db, err := sqlite.OpenWith(ctx, cfg.SQLitePath(), sqlite.Options{Durable: cfg.Database.Durable})
+	db, err := OpenStore(ctx, cfg)
 	if err != nil {
+		closeKey()
 		return nil, err
 	}
 	engine, err := ca.New(ca.Config{Issuer: issuer, Store: db, Linter: linter, Organization: cfg.CA.Organization, Country: cfg.CA.Country, Observer: o.ca})
 	if err != nil {
 		db.Close()
+		closeKey()
 		return nil, err
 	}
-	return &Instance{Config: cfg, DB: db, Engine: engine, Enrol: newService(cfg, db, engine, o.enrol)}, nil
+	return &Instance{Config: cfg, DB: db, Engine: engine, Enrol: newService(cfg, db, engine, o.enrol), closeKey: closeKey}, nil
 }
 
 // OpenWithoutKey opens dir for work that never issues (inviting,
@@ -62,14 +66,14 @@ func OpenWithoutKey(ctx context.Context, dir string) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlite.OpenWith(ctx, cfg.SQLitePath(), sqlite.Options{Durable: cfg.Database.Durable})
+	db, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	return &Instance{Config: cfg, DB: db, Enrol: newService(cfg, db, noIssuer{}, nil)}, nil
 }
 
-func newService(cfg *config.Config, db *sqlite.DB, iss enrol.Issuer, obs enrol.Observer) *enrol.Service {
+func newService(cfg *config.Config, db store.Store, iss enrol.Issuer, obs enrol.Observer) *enrol.Service {
 	return enrol.NewService(enrol.Config{Store: db, Issuer: iss, PublicURL: cfg.Server.PublicURL, Observer: obs})
 }
 
@@ -79,31 +83,45 @@ func (noIssuer) Issue(context.Context, ca.Request) (*ca.Certificate, error) {
 	return nil, errors.New("datadir: opened without the CA key; cannot issue")
 }
 
-// Close releases the database.
-func (in *Instance) Close() error { return in.DB.Close() }
+// Close releases the database and the CA key's PKCS#11 sessions.
+func (in *Instance) Close() error {
+	err := in.DB.Close()
+	if in.closeKey != nil {
+		err = errors.Join(err, in.closeKey())
+	}
+	return err
+}
 
 // DefaultValidity is the configured validity of new certificates.
 func (in *Instance) DefaultValidity() time.Duration {
 	return time.Duration(in.Config.CA.ValidityDays) * 24 * time.Hour
 }
 
-// LoadIssuer reads the issuing CA chain and decrypts its key.
+// LoadIssuer reads the issuing CA chain and decrypts its key, or finds it
+// in a PKCS#11 token when ca.key is a pkcs11: URI (see OpenKey); the
+// token's sessions then stay open until the process ends.
 func LoadIssuer(cfg *config.Config) (*ca.Issuer, error) {
+	iss, _, err := loadIssuer(cfg)
+	return iss, err
+}
+
+func loadIssuer(cfg *config.Config) (*ca.Issuer, func() error, error) {
 	b, err := os.ReadFile(cfg.Path(cfg.CA.Certificate))
 	if err != nil {
-		return nil, fmt.Errorf("datadir: %w", err)
+		return nil, nil, fmt.Errorf("datadir: %w", err)
 	}
 	chain, err := ParseCertificates(b)
 	if err != nil {
-		return nil, fmt.Errorf("datadir: %s: %w", cfg.Path(cfg.CA.Certificate), err)
+		return nil, nil, fmt.Errorf("datadir: %s: %w", cfg.Path(cfg.CA.Certificate), err)
 	}
-	pass, err := keys.Passphrase(cfg.Path(cfg.CA.PassphraseFile))
+	key, closeKey, err := OpenKey(cfg, cfg.CA.Key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	key, err := keys.LoadFile(cfg.Path(cfg.CA.Key), pass)
+	iss, err := ca.NewIssuer(chain[0], chain[1:], key, cfg.CA.PKIURL)
 	if err != nil {
-		return nil, err
+		closeKey()
+		return nil, nil, err
 	}
-	return ca.NewIssuer(chain[0], chain[1:], key, cfg.CA.PKIURL)
+	return iss, closeKey, nil
 }

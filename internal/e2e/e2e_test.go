@@ -31,6 +31,8 @@ import (
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 
+	"github.com/mailca/mailca/internal/enrol"
+	"github.com/mailca/mailca/internal/store"
 	"github.com/mailca/mailca/internal/store/sqlite"
 	"github.com/mailca/mailca/internal/testkit/clients"
 	"github.com/mailca/mailca/internal/testkit/smtpsink"
@@ -197,9 +199,18 @@ func (in *instance) mailTo(addr, subject string) email {
 
 func decodeMail(t *testing.T, r smtpsink.Received) email {
 	t.Helper()
+	e, err := parseMail(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// parseMail is decodeMail for goroutines other than the test's.
+func parseMail(r smtpsink.Received) (email, error) {
 	m, err := r.Parse()
 	if err != nil {
-		t.Fatalf("delivered message does not parse: %v", err)
+		return email{}, fmt.Errorf("delivered message does not parse: %v", err)
 	}
 	dec := new(mime.WordDecoder)
 	subject, _ := dec.DecodeHeader(m.Header.Get("Subject"))
@@ -208,37 +219,39 @@ func decodeMail(t *testing.T, r smtpsink.Received) email {
 	if to != nil {
 		e.to = to.Address
 	}
-	walkParts(t, m.Header.Get("Content-Type"), m.Body, &e)
-	return e
+	return e, walkParts(m.Header.Get("Content-Type"), m.Body, &e)
 }
 
-func walkParts(t *testing.T, contentType string, body io.Reader, e *email) {
+func walkParts(contentType string, body io.Reader, e *email) error {
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
-		t.Fatalf("bad content type %q", contentType)
+		return fmt.Errorf("bad content type %q", contentType)
 	}
 	if strings.HasPrefix(mt, "multipart/") {
 		mr := multipart.NewReader(body, params["boundary"])
 		for {
 			p, err := mr.NextPart()
 			if err == io.EOF {
-				return
+				return nil
 			}
 			if err != nil {
-				t.Fatal(err)
+				return err
 			}
 			if fn := p.FileName(); fn != "" {
 				b, _ := io.ReadAll(base64.NewDecoder(base64.StdEncoding, p))
 				e.attachments[fn] = b
 				continue
 			}
-			walkParts(t, p.Header.Get("Content-Type"), p, e)
+			if err := walkParts(p.Header.Get("Content-Type"), p, e); err != nil {
+				return err
+			}
 		}
 	}
 	if mt == "text/plain" && e.text == "" {
 		b, _ := io.ReadAll(body)
 		e.text = string(b)
 	}
+	return nil
 }
 
 var linkRE = regexp.MustCompile(`http://[0-9.:]+/[ea]/[A-Za-z0-9_-]{43}`)
@@ -629,6 +642,11 @@ func TestCrashDuringImportAndDelivery(t *testing.T) {
 	cmd.Wait()
 	before := in.countEnrolments()
 	t.Logf("%d of %d rows invited before the kill", before, rows)
+	// The report was stored with the invitations, chunk by chunk: it
+	// holds exactly the lines whose outcome committed.
+	if n := in.countReportLines(); n != before {
+		t.Errorf("the killed import's report has %d lines, want %d (the invited rows)", n, before)
+	}
 	// 2. The same file again invites exactly the rest.
 	report := in.mailca("invite", "--dir", in.dir, csvPath)
 	invited, refused := strings.Count(report, ",invited,"), strings.Count(report, "already invited or active")
@@ -677,6 +695,32 @@ func TestCrashDuringImportAndDelivery(t *testing.T) {
 // smtpConnections is the default of [mail] connections, which the data
 // directories of these tests keep.
 const smtpConnections = 2
+
+// countReportLines counts the stored report lines of every batch.
+func (in *instance) countReportLines() int {
+	in.t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(in.dir, "mailca.db"))
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	defer db.Close()
+	n := 0
+	for _, b := range mustRecentBatches(in.t, db) {
+		if err := db.ScanBatchRows(context.Background(), b.ID, func(store.BatchRow) error { n++; return nil }); err != nil {
+			in.t.Fatal(err)
+		}
+	}
+	return n
+}
+
+func mustRecentBatches(t *testing.T, db *sqlite.DB) []*enrol.Batch {
+	t.Helper()
+	bs, err := db.RecentBatches(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bs
+}
 
 // countEnrolments counts the enrolments in the database, whatever their state.
 func (in *instance) countEnrolments() int {

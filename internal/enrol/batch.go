@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,6 +20,7 @@ const batchChunk = 500
 
 // RowResult is one line of a batch report.
 type RowResult struct {
+	BatchID     int64 // the batch the row belongs to
 	Line        int
 	Email       string // as found, made printable
 	Invited     bool
@@ -34,7 +36,13 @@ type RowResult struct {
 // committed. Bad rows are reported and skipped; good rows go on. Rows are
 // committed in chunks, so a crash leaves a prefix of the file invited, and
 // uploading the same file again invites only the rest: a person with a live
-// enrolment is never invited twice.
+// enrolment is never invited twice. Each chunk's report lines are stored
+// with its invitations (Tx.InsertBatchRows), so after a crash the stored
+// report holds exactly the lines whose outcome committed.
+//
+// Cancelling ctx stops the import between chunks: the chunk being written
+// commits, and the batch is marked failed with the cause of the
+// cancellation (ErrShutdown when the process stops) as its error.
 func (s *Service) InviteCSV(ctx context.Context, actor, policy, filename string, r io.Reader, report func(RowResult) error) (*Batch, error) {
 	p, err := s.Policy(ctx, policy)
 	if err != nil {
@@ -79,6 +87,11 @@ func (s *Service) InviteCSV(ctx context.Context, actor, policy, filename string,
 	results := make([]RowResult, 0, batchChunk)
 	var readErr error
 	for done := false; !done; {
+		if ctx.Err() != nil {
+			cause := context.Cause(ctx)
+			s.finishBatch(ctx, b, "failed", cause.Error(), batchError(cause))
+			return b, fmt.Errorf("enrol: batch %d stopped after row %d: %w", b.ID, b.Rows, cause)
+		}
 		rows = rows[:0]
 		for len(rows) < batchChunk {
 			row, err := rd.Next()
@@ -96,38 +109,93 @@ func (s *Service) InviteCSV(ctx context.Context, actor, policy, filename string,
 			break
 		}
 		committed := *b
-		err := s.store.InTx(ctx, func(tx Tx) error {
+		// A chunk takes milliseconds: it commits even when ctx is
+		// cancelled meanwhile, and the loop stops before the next one.
+		err := s.store.InTx(context.WithoutCancel(ctx), func(tx Tx) error {
 			*b = committed // the counts of the transaction that commits
 			results = s.inviteChunk(actor, p, b, rows, requireCustom, results[:0])
 			return s.storeChunk(tx, actor, p, b, results)
 		})
 		if err != nil {
 			*b = committed
-			s.finishBatch(ctx, b, "failed", err.Error())
-			return b, fmt.Errorf("enrol: batch %d stopped at line %d: %w", b.ID, rows[0].Line, err)
+			err = fmt.Errorf("enrol: batch %d stopped at line %d: %w", b.ID, rows[0].Line, err)
+			s.finishBatch(ctx, b, "failed", err.Error(), batchError(err))
+			return b, err
 		}
 		for range b.Invited - committed.Invited {
 			s.obs.Invited()
 		}
 		for _, res := range results {
 			if err := report(res); err != nil {
-				s.finishBatch(ctx, b, "failed", "report: "+err.Error())
+				s.finishBatch(ctx, b, "failed", "report: "+err.Error(), batchError(err))
 				return b, err
 			}
 		}
 	}
 	if readErr != nil {
-		s.finishBatch(ctx, b, "failed", readErr.Error())
-		return b, errs.Wrap(errs.Invalid, readErr, fmt.Sprintf("the file is broken after row %d; the rows before it were processed", b.Rows))
+		err := errs.Wrap(errs.Invalid, readErr, fmt.Sprintf("the file is broken after row %d; the rows before it were processed", b.Rows))
+		s.finishBatch(ctx, b, "failed", readErr.Error(), batchError(err))
+		return b, err
 	}
-	return b, s.finishBatch(ctx, b, "done", fmt.Sprintf("%d rows, %d invited, %d refused", b.Rows, b.Invited, b.Refused))
+	return b, s.finishBatch(ctx, b, "done", fmt.Sprintf("%d rows, %d invited, %d refused", b.Rows, b.Invited, b.Refused), "")
+}
+
+// ErrShutdown is the cause to cancel an import's context with
+// (context.WithCancelCause) when the process stops: InviteCSV marks the
+// batch failed with its message.
+var ErrShutdown = errs.E(errs.Conflict, "interrupted by shutdown: upload the file again to invite the rest")
+
+// StalledBatchError is the error of a batch that FailStalledBatches
+// marked failed.
+const StalledBatchError = "interrupted: the process stopped; upload the file again to invite the rest"
+
+// batchError returns the user-safe error a failed batch shows for err.
+func batchError(err error) string {
+	switch {
+	case errs.KindOf(err) != errs.Internal:
+		return errs.Message(err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "interrupted: upload the file again to invite the rest"
+	}
+	return "the import stopped with an internal error; the rows reported here were processed"
+}
+
+// FailStalledBatches marks failed every batch still importing that has
+// committed nothing for BatchStall: the process importing it stopped (a
+// crash, a kill). Each gets StalledBatchError as its error and a
+// batch.failed audit event, in the transaction that marks it; run by
+// several nodes at once, each batch is marked by exactly one. It returns
+// how many it marked.
+func (s *Service) FailStalledBatches(ctx context.Context) (int, error) {
+	now := s.now()
+	var n int
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		ids, err := tx.FailStalledBatches(now.Add(-BatchStall), now, StalledBatchError)
+		if err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		slices.Sort(ids)
+		events := make([]Event, len(ids))
+		for i, id := range ids {
+			events[i] = Event{Actor: "system", Action: "batch.failed", Object: "batch:" + strconv.FormatInt(id, 10), Detail: StalledBatchError}
+		}
+		n = len(ids)
+		return tx.AuditAll(events)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("enrol: failing stalled batches: %w", err)
+	}
+	return n, nil
 }
 
 // inviteChunk checks each row of a chunk and returns its results, with
 // pending set on the rows to invite.
 func (s *Service) inviteChunk(actor string, p *Policy, b *Batch, rows []csvbatch.Row, requireCustom []string, results []RowResult) []RowResult {
 	for _, row := range rows {
-		res := RowResult{Line: row.Line, Email: csvbatch.Printable(row.RawEmail)}
+		res := RowResult{BatchID: b.ID, Line: row.Line, Email: csvbatch.Printable(row.RawEmail)}
 		switch {
 		case row.Problem != nil:
 			res.Reason, res.Detail = row.Problem.Reason.String(), row.Problem.Detail
@@ -192,6 +260,9 @@ func (s *Service) storeChunk(tx Tx, actor string, p *Policy, b *Batch, results [
 		b.Invited++
 	}
 	b.Rows += len(results)
+	if err := tx.InsertBatchRows(b.ID, results); err != nil {
+		return err
+	}
 	if err := tx.InsertLinks(links); err != nil {
 		return err
 	}
@@ -201,11 +272,15 @@ func (s *Service) storeChunk(tx Tx, actor string, p *Policy, b *Batch, results [
 	if err := tx.AuditAll(events); err != nil {
 		return err
 	}
+	b.UpdatedAt = s.now()
 	return tx.UpdateBatch(b)
 }
 
-func (s *Service) finishBatch(ctx context.Context, b *Batch, state, detail string) error {
-	b.State, b.DoneAt = state, s.now()
+// finishBatch records the end of an import: its state and error (msg, for
+// its page) with the audit event (detail, for the log of events).
+func (s *Service) finishBatch(ctx context.Context, b *Batch, state, detail, msg string) error {
+	b.State, b.DoneAt, b.Error = state, s.now(), msg
+	b.UpdatedAt = b.DoneAt
 	return s.store.InTx(context.WithoutCancel(ctx), func(tx Tx) error {
 		if err := tx.UpdateBatch(b); err != nil {
 			return err

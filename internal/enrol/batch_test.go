@@ -9,10 +9,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailca/mailca/internal/enrol"
 	"github.com/mailca/mailca/internal/keys"
 	"github.com/mailca/mailca/internal/outbox"
+	"github.com/mailca/mailca/internal/store"
 	"github.com/mailca/mailca/internal/testkit"
 )
 
@@ -49,6 +51,18 @@ func TestInviteCSV(t *testing.T) {
 	}
 	if b.State != "done" || b.Rows != 7 || b.Invited != 2 || b.Refused != 5 {
 		t.Errorf("batch = %+v", b)
+	}
+	// The stored report is the one reported, line for line.
+	i := 0
+	err = f.db.ScanBatchRows(ctx, b.ID, func(r store.BatchRow) error {
+		if i >= len(got) || r.Line != got[i].Line || r.Invited != got[i].Invited || r.EnrolmentID != got[i].EnrolmentID || r.Reason != got[i].Reason {
+			t.Errorf("stored report line %d = %+v, want %+v", i, r, got[min(i, len(got)-1)])
+		}
+		i++
+		return nil
+	})
+	if err != nil || i != len(got) {
+		t.Errorf("stored report: %d lines, %v; want %d", i, err, len(got))
 	}
 	bob, _ := f.svc.Enrolment(ctx, got[5].EnrolmentID)
 	if bob.Surname != "Jones; Jr" || bob.Fields["department"] != "R&D" || bob.BatchID != b.ID {
@@ -149,4 +163,28 @@ func BenchmarkInviteCSV(b *testing.B) {
 	}
 	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+}
+
+func TestBatchStalled(t *testing.T) {
+	start := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		b       enrol.Batch
+		now     time.Time
+		stalled bool
+	}{
+		{"just started", enrol.Batch{State: "importing", CreatedAt: start}, start.Add(time.Minute), false},
+		{"silent since it started", enrol.Batch{State: "importing", CreatedAt: start}, start.Add(enrol.BatchStall + time.Second), true},
+		{"committed a moment ago", enrol.Batch{State: "importing", CreatedAt: start, UpdatedAt: start.Add(10 * time.Minute)}, start.Add(11 * time.Minute), false},
+		{"silent since its last chunk", enrol.Batch{State: "importing", CreatedAt: start, UpdatedAt: start.Add(time.Minute)}, start.Add(time.Minute + enrol.BatchStall + time.Second), true},
+		{"done long ago", enrol.Batch{State: "done", CreatedAt: start, UpdatedAt: start}, start.Add(24 * time.Hour), false},
+		{"failed long ago", enrol.Batch{State: "failed", CreatedAt: start}, start.Add(24 * time.Hour), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.b.Stalled(tt.now); got != tt.stalled {
+				t.Errorf("Stalled(%v) = %v, want %v", tt.now, got, tt.stalled)
+			}
+		})
+	}
 }

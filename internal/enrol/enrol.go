@@ -146,6 +146,25 @@ type Batch struct {
 	Refused   int
 	CreatedAt time.Time
 	DoneAt    time.Time
+	UpdatedAt time.Time // when the import last committed rows
+	Error     string    // why the import stopped, for its page; set with state "failed"
+}
+
+// BatchStall is how long an import may commit nothing before it is taken
+// for stopped: a chunk of rows takes milliseconds, so silence this long
+// means the process importing it died.
+const BatchStall = 2 * time.Minute
+
+// Stalled reports whether b is still marked importing but has committed
+// nothing for BatchStall: its process stopped (a restart, a crash). The
+// rows reported so far are invited; uploading the file again invites the
+// rest, and nobody twice.
+func (b *Batch) Stalled(now time.Time) bool {
+	last := b.UpdatedAt
+	if last.Before(b.CreatedAt) {
+		last = b.CreatedAt
+	}
+	return b.State == "importing" && now.Sub(last) > BatchStall
 }
 
 // Errors a Store returns.
@@ -176,6 +195,11 @@ type Store interface {
 	// CertificateFor returns the live certificate issued with this
 	// ca.Request.Once key, or ErrNotFound.
 	CertificateFor(ctx context.Context, once string) (*x509.Certificate, error)
+	// AbandonReservation refuses the serial reserved for this
+	// ca.Request.Once key before before and never signed and stored (its
+	// process stopped in between), recording why, so that the key can be
+	// issued again. It reports whether there was one.
+	AbandonReservation(ctx context.Context, once string, before time.Time) (bool, error)
 	// CertificateStatus returns what is known of a certificate's validity.
 	CertificateStatus(ctx context.Context, serial string) (ca.CertificateStatus, error)
 	Batch(ctx context.Context, id int64) (*Batch, error)
@@ -224,7 +248,31 @@ type Tx interface {
 	AuditAll(es []Event) error
 	RecordValidation(v Validation) error
 	InsertBatch(b *Batch) error
+	// UpdateBatch stores the state, counts, times and error of b.
 	UpdateBatch(b *Batch) error
+	// InsertBatchRows stores the report lines of a batch's chunk, in the
+	// transaction that stores the chunk's invitations, so the report holds
+	// exactly the lines whose outcome committed.
+	InsertBatchRows(batchID int64, rows []RowResult) error
+	// FailStalledBatches marks failed, with msg as their error and done at
+	// now, the batches still importing that have committed nothing since
+	// quietSince (neither created nor updated), and returns their IDs. The
+	// update is conditional on both, so of several nodes running it at once
+	// exactly one fails each batch, and a batch that moved meanwhile is
+	// left alone.
+	FailStalledBatches(quietSince, now time.Time, msg string) ([]int64, error)
 	// UseReferral records a referral token ID; ErrDuplicate when seen before.
 	UseReferral(jti string, expires time.Time) error
+	// SavePolicy stores body as the next version of the named policy and
+	// returns the version, as Store.SavePolicy does, inside the
+	// transaction.
+	SavePolicy(name, body, actor string) (int, error)
+
+	// Enrolment, Policy and PolicyAt read as Store's do, inside the
+	// transaction: what a transition decides on is what it sees, and a
+	// transaction never waits for a second connection (which, with a
+	// bounded pool, could wait for ever).
+	Enrolment(id int64) (*Enrolment, error)
+	Policy(name string) (body string, version int, err error)
+	PolicyAt(name string, version int) (string, error)
 }

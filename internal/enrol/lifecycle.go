@@ -68,7 +68,8 @@ type LifecycleConfig struct {
 
 // LifecycleJobs returns the periodic jobs of the certificate lifecycle, for
 // a schedule.Runner: "expire" (lapsed invitations and certificates past
-// notAfter), "remind" (expiry reminders with renewal links) and, when
+// notAfter), "remind" (expiry reminders with renewal links),
+// "stalled-batches" (Service.FailStalledBatches, every minute) and, when
 // DigestTo is set, "digest" (once a day).
 func (s *Service) LifecycleJobs(cfg LifecycleConfig) []schedule.Job {
 	if cfg.Every <= 0 {
@@ -88,6 +89,12 @@ func (s *Service) LifecycleJobs(cfg LifecycleConfig) []schedule.Job {
 		}},
 		{Name: "remind", Every: cfg.Every, Run: func(ctx context.Context) error {
 			_, err := s.SendReminders(ctx, days)
+			return err
+		}},
+		// Often, whatever cfg.Every: a batch whose import died shows as
+		// failed, in the database and the API too, soon after BatchStall.
+		{Name: "stalled-batches", Every: BatchStall / 2, Run: func(ctx context.Context) error {
+			_, err := s.FailStalledBatches(ctx)
 			return err
 		}},
 	}
@@ -243,7 +250,7 @@ func (s *Service) SendReminders(ctx context.Context, days []int) (int, error) {
 		var did bool
 		err := s.store.InTx(ctx, func(tx Tx) error {
 			var err error
-			did, err = s.remind(ctx, tx, x, d)
+			did, err = s.remind(tx, x, d)
 			return err
 		})
 		if err != nil {
@@ -258,7 +265,7 @@ func (s *Service) SendReminders(ctx context.Context, days []int) (int, error) {
 
 // remind records and enqueues the reminder of x at d days, with a
 // renewal link when x came from an enrolment; false when it was sent before.
-func (s *Service) remind(ctx context.Context, tx Tx, x Expiring, d int) (bool, error) {
+func (s *Service) remind(tx Tx, x Expiring, d int) (bool, error) {
 	ltx, ok := tx.(LifecycleTx)
 	if !ok {
 		return false, errors.New("enrol: this store has no certificate lifecycle")
@@ -274,12 +281,12 @@ func (s *Service) remind(ctx context.Context, tx Tx, x Expiring, d int) (bool, e
 	}
 	templates := ""
 	if x.EnrolmentID != 0 {
-		old, err := s.store.Enrolment(ctx, x.EnrolmentID)
+		old, err := tx.Enrolment(x.EnrolmentID)
 		if err != nil {
 			return false, err
 		}
 		data["GivenName"], data["Surname"] = old.GivenName, old.Surname
-		p, err := s.Policy(ctx, old.Policy)
+		p, err := s.policyIn(tx, old.Policy)
 		if err == nil {
 			templates = p.Templates
 			link, state, err := s.renewalLink(tx, ltx, p, old, x)

@@ -86,7 +86,7 @@ func (s *Service) Revoke(ctx context.Context, actor, serial string, reason ca.Re
 	var out *RevokeResult
 	err = s.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		out, err = s.revokeIn(ctx, tx, actor, hex, reason)
+		out, err = s.revokeIn(tx, actor, hex, reason)
 		return err
 	})
 	if err != nil {
@@ -97,7 +97,7 @@ func (s *Service) Revoke(ctx context.Context, actor, serial string, reason ca.Re
 
 // revokeIn does the work of Revoke inside tx, for the certificate with the
 // serial hex (SerialHex form).
-func (s *Service) revokeIn(ctx context.Context, tx Tx, actor, hex string, reason ca.RevocationReason) (*RevokeResult, error) {
+func (s *Service) revokeIn(tx Tx, actor, hex string, reason ca.RevocationReason) (*RevokeResult, error) {
 	var out *RevokeResult
 	rtx := tx
 	// 1. The conditional update: of two racing revocations one wins,
@@ -133,7 +133,7 @@ func (s *Service) revokeIn(ctx context.Context, tx Tx, actor, hex string, reason
 		return nil, err
 	default:
 		out.EnrolmentID = e.ID
-		if p, err := s.PolicyAt(ctx, e.Policy, e.PolicyVersion); err == nil {
+		if p, err := s.policyAtIn(tx, e.Policy, e.PolicyVersion); err == nil {
 			templates = p.Templates
 		}
 		if e.State == Issued {

@@ -97,7 +97,15 @@ func (s *Service) SavePolicy(ctx context.Context, actor string, p *Policy) (int,
 	if err != nil {
 		return 0, err
 	}
-	v, err := s.store.SavePolicy(ctx, p.Name, body, actor)
+	// The version and its audit event commit together: the audit log
+	// names every policy change.
+	var v int
+	err = s.store.InTx(ctx, func(tx Tx) error {
+		if v, err = tx.SavePolicy(p.Name, body, actor); err != nil {
+			return err
+		}
+		return tx.Audit(Event{Actor: actor, Action: "policy.save", Object: "policy:" + p.Name, Detail: "version " + strconv.Itoa(v)})
+	})
 	if err != nil {
 		return 0, err
 	}
@@ -133,6 +141,36 @@ func (s *Service) PolicyAt(ctx context.Context, name string, version int) (*Poli
 	}
 	s.versions.Store(k, p)
 	return p, nil
+}
+
+// policyAtIn is PolicyAt inside a transaction.
+func (s *Service) policyAtIn(tx Tx, name string, version int) (*Policy, error) {
+	k := policyKey{name, version}
+	if p, ok := s.versions.Load(k); ok {
+		return p.(*Policy), nil
+	}
+	body, err := tx.PolicyAt(name, version)
+	if err != nil {
+		return nil, err
+	}
+	p, err := decodePolicy(body, version)
+	if err != nil {
+		return nil, err
+	}
+	s.versions.Store(k, p)
+	return p, nil
+}
+
+// policyIn is Policy inside a transaction.
+func (s *Service) policyIn(tx Tx, name string) (*Policy, error) {
+	body, v, err := tx.Policy(name)
+	if errors.Is(err, ErrNotFound) {
+		return nil, errs.E(errs.NotFound, "no policy named %q", name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodePolicy(body, v)
 }
 
 // PolicyNames lists the policies.
@@ -333,7 +371,7 @@ func (s *Service) messageID() string {
 // approved. The previous link stops working.
 func (s *Service) Resend(ctx context.Context, actor string, id int64) error {
 	return s.store.InTx(ctx, func(tx Tx) error {
-		e, p, err := s.load(ctx, id)
+		e, p, err := s.loadIn(tx, id)
 		if err != nil {
 			return err
 		}
@@ -375,7 +413,7 @@ func (s *Service) Cancel(ctx context.Context, actor string, id int64, reason str
 		return errs.E(errs.Invalid, "reason %v", err)
 	}
 	return s.store.InTx(ctx, func(tx Tx) error {
-		e, _, err := s.load(ctx, id)
+		e, _, err := s.loadIn(tx, id)
 		if err != nil {
 			return err
 		}
@@ -397,6 +435,23 @@ func (s *Service) Cancel(ctx context.Context, actor string, id int64, reason str
 }
 
 // load reads an enrolment and the policy version it runs under.
+// loadIn is load inside a transaction: every transition reads what it
+// decides on through its own transaction.
+func (s *Service) loadIn(tx Tx, id int64) (*Enrolment, *Policy, error) {
+	e, err := tx.Enrolment(id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, errs.E(errs.NotFound, "no enrolment %d", id)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := s.policyAtIn(tx, e.Policy, e.PolicyVersion)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, p, nil
+}
+
 func (s *Service) load(ctx context.Context, id int64) (*Enrolment, *Policy, error) {
 	e, err := s.store.Enrolment(ctx, id)
 	if errors.Is(err, ErrNotFound) {
@@ -573,7 +628,7 @@ func (s *Service) Submit(ctx context.Context, token string, a Application) (*Enr
 		if err != nil {
 			return ErrLinkInvalid
 		}
-		e, p, err := s.load(ctx, l.EnrolmentID)
+		e, p, err := s.loadIn(tx, l.EnrolmentID)
 		if err != nil {
 			return err
 		}
@@ -615,7 +670,7 @@ func (s *Service) afterSubmit(tx Tx, e *Enrolment, p *Policy) error {
 	for _, n := range p.Notify {
 		err := s.enqueue(tx, Mail{Template: "application", TemplateSet: p.Templates, To: n, EnrolmentID: e.ID, Data: map[string]string{
 			"Mailbox": e.Mailbox, "GivenName": e.GivenName, "Surname": e.Surname, "Policy": p.Name,
-			"ID": strconv.FormatInt(e.ID, 10),
+			"ID": strconv.FormatInt(e.ID, 10), "Review": s.public + "/console/enrolments/" + strconv.FormatInt(e.ID, 10),
 		}})
 		if err != nil {
 			return err
@@ -734,7 +789,7 @@ func (s *Service) SubmitReferral(ctx context.Context, token string, a Applicatio
 func (s *Service) Approve(ctx context.Context, actor string, id int64) (*Enrolment, error) {
 	var out *Enrolment
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		e, p, err := s.load(ctx, id)
+		e, p, err := s.loadIn(tx, id)
 		if err != nil {
 			return err
 		}
@@ -743,6 +798,9 @@ func (s *Service) Approve(ctx context.Context, actor string, id int64) (*Enrolme
 		}
 		if p.Approval.SeparateDuties && actor == e.InvitedBy {
 			return errs.E(errs.Forbidden, "the policy requires separation of duties: you invited this person, so another approver must decide")
+		}
+		if approvesOwn(actor, e.Mailbox) {
+			return errs.E(errs.Forbidden, "this is your own application: another approver must decide")
 		}
 		n, err := tx.AddApprover(id, actor, s.now())
 		if err != nil {
@@ -760,6 +818,14 @@ func (s *Service) Approve(ctx context.Context, actor string, id int64) (*Enrolme
 	return out, err
 }
 
+// approvesOwn reports whether actor, a console account ("console:" and
+// its email address), is the applicant of mailbox: nobody approves their
+// own certificate, whatever the policy says.
+func approvesOwn(actor, mailbox string) bool {
+	email, ok := strings.CutPrefix(actor, "console:")
+	return ok && strings.EqualFold(email, mailbox)
+}
+
 // Reject refuses a submitted application with a reason that is sent to
 // the applicant.
 func (s *Service) Reject(ctx context.Context, actor string, id int64, reason string) error {
@@ -768,7 +834,7 @@ func (s *Service) Reject(ctx context.Context, actor string, id int64, reason str
 		return errs.E(errs.Invalid, "a rejection needs a reason (plain text, at most 500 characters)")
 	}
 	err = s.store.InTx(ctx, func(tx Tx) error {
-		e, p, err := s.load(ctx, id)
+		e, p, err := s.loadIn(tx, id)
 		if err != nil {
 			return err
 		}
@@ -860,8 +926,17 @@ func (s *Service) Activate(ctx context.Context, token string, mode KeyMode, csr 
 		req.GivenName, req.Surname = e.GivenName, e.Surname
 	}
 	cert, err := s.issuer.Issue(ctx, req)
+	var rerr *ca.RequestError
+	if errors.As(err, &rerr) && rerr.Reason == ca.AlreadyIssued {
+		// A reservation its process left unsigned (it stopped in between)
+		// must not block this enrolment for ever.
+		if abandoned, aerr := s.store.AbandonReservation(ctx, req.Once, s.now().Add(-StaleReservation)); aerr != nil {
+			return nil, aerr
+		} else if abandoned {
+			cert, err = s.issuer.Issue(ctx, req)
+		}
+	}
 	if err != nil {
-		var rerr *ca.RequestError
 		if errors.As(err, &rerr) && rerr.Reason == ca.AlreadyIssued {
 			return nil, s.recoverIssued(ctx, e, p, mode)
 		}
@@ -927,7 +1002,7 @@ func (s *Service) recordIssued(ctx context.Context, e *Enrolment, p *Policy, cer
 		}
 		// A renewal may supersede the certificate it renews (Policy.RevokeOnRenewal).
 		if e.RenewalOf != "" && p.RevokeOnRenewal {
-			if _, err := s.revokeIn(ctx, tx, "system", e.RenewalOf, ca.ReasonSuperseded); err != nil && errs.KindOf(err) != errs.NotFound {
+			if _, err := s.revokeIn(tx, "system", e.RenewalOf, ca.ReasonSuperseded); err != nil && errs.KindOf(err) != errs.NotFound {
 				return err
 			}
 		}
@@ -939,6 +1014,12 @@ func (s *Service) recordIssued(ctx context.Context, e *Enrolment, p *Policy, cer
 // of its enrolment already issued, by an earlier activation that stopped
 // before recording it (a crash, a lost connection).
 var ErrIssuedEarlier = errs.E(errs.Conflict, "a certificate was already issued for this application and has been sent to your mailbox; if you do not hold its key, revoke it with the link in that email and ask for a new one")
+
+// StaleReservation is how old a serial reservation must be for an
+// activation to take it for abandoned: issuing takes milliseconds, so a
+// reservation this old was left by a process that stopped before it
+// signed and stored the certificate.
+const StaleReservation = 2 * time.Minute
 
 // recoverIssued completes the record of an enrolment whose certificate
 // was issued by an earlier activation that did not record it: the state,

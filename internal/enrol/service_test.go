@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -242,6 +243,24 @@ func TestNofMAndSeparationOfDuties(t *testing.T) {
 	}
 	if got, _ := f.svc.Enrolment(ctx, e.ID); got.State != enrol.Approved {
 		t.Errorf("after two approvers: %s", got.State)
+	}
+}
+
+// TestNoSelfApproval: a console account cannot approve its own
+// application, whatever the case of the address; another approver can.
+func TestNoSelfApproval(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	e, _ := f.svc.Invite(ctx, "cli", "staff", enrol.Invitee{Email: "gus@example.com"})
+	f.svc.Submit(ctx, f.lastLink(t, "gus@example.com", "/e/"), accept(nil))
+	if _, err := f.svc.Approve(ctx, "console:Gus@Example.com", e.ID); errs.KindOf(err) != errs.Forbidden {
+		t.Errorf("applicant approving their own application = %v, want forbidden", err)
+	}
+	if got, _ := f.svc.Enrolment(ctx, e.ID); got.State != enrol.Submitted || len(got.Approvers) != 0 {
+		t.Errorf("after the refused self-approval: %s with %v", got.State, got.Approvers)
+	}
+	if _, err := f.svc.Approve(ctx, "console:ann@example.com", e.ID); err != nil {
+		t.Errorf("another account approving = %v", err)
 	}
 }
 
@@ -620,5 +639,46 @@ func TestReferralNonCanonicalSignature(t *testing.T) {
 				t.Fatalf("a token differing only in unused bits (%q for %q) was accepted", alt[len(alt)-1:], tok[len(tok)-1:])
 			}
 		}
+	}
+}
+
+// TestActivationAfterAbandonedReservation: a serial reserved for an
+// enrolment by a process that stopped before signing blocks its
+// activation only while it may still be under way; after
+// StaleReservation the activation takes it for abandoned and issues.
+func TestActivationAfterAbandonedReservation(t *testing.T) {
+	f := newFixture(t, preApproved)
+	ctx := context.Background()
+	e, err := f.svc.Invite(ctx, "cli", "staff", enrol.Invitee{Email: "hal@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Submit(ctx, f.lastLink(t, "hal@example.com", "/e/"), accept(nil)); err != nil {
+		t.Fatal(err)
+	}
+	// The dead process's reservation, made a minute ago.
+	reservedAt := f.clock.now().Add(-time.Minute)
+	f.db.SetClock(func() time.Time { return reservedAt })
+	err = f.db.ReserveSerial(ctx, ca.Reservation{Serial: "7e57", IssuerID: "iss", Profile: ca.DefaultProfile, Mailbox: "hal@example.com",
+		SPKIHash: []byte("a key that was never certified.."), NotBefore: reservedAt, NotAfter: reservedAt.Add(time.Hour), LintDER: []byte{1},
+		Once: "enrolment:" + strconv.FormatInt(e.ID, 10)})
+	f.db.SetClock(time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	act := f.lastLink(t, "hal@example.com", "/a/")
+	if _, err := f.svc.Activate(ctx, act, enrol.KeyServer, nil); errs.KindOf(err) != errs.Conflict {
+		t.Fatalf("activation beside a fresh reservation = %v, want conflict (being activated)", err)
+	}
+	if err := f.svc.Resend(ctx, "cli", e.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.advance(enrol.StaleReservation)
+	a, err := f.svc.Activate(ctx, f.lastLink(t, "hal@example.com", "/a/"), enrol.KeyServer, nil)
+	if err != nil {
+		t.Fatalf("activation after the reservation went stale = %v", err)
+	}
+	if a.Cert == nil || a.Cert.Cert.SerialNumber.Text(16) == "7e57" {
+		t.Errorf("activation issued %v, want a new certificate", a.Cert)
 	}
 }

@@ -99,7 +99,7 @@ func testData(template, to string) map[string]string {
 	case "application":
 		return map[string]string{
 			"Mailbox": "alice@example.com", "GivenName": "Alice", "Surname": "Liddell", "Policy": "staff",
-			"ID": "42",
+			"ID": "42", "Review": "https://certs.example.com/console/enrolments/42",
 		}
 	case "rejected":
 		return map[string]string{"Mailbox": to, "GivenName": "Alice", "Reason": "not an employee", "Policy": "staff"}

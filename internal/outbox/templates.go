@@ -29,6 +29,10 @@ var names = []string{"invitation", "verification", "application", "approved", "r
 // Names returns the names of the templates every set provides.
 func Names() []string { return slices.Clone(names) }
 
+// TestTemplate is the default-only template of the test message the
+// console's mail settings page sends; template sets do not override it.
+const TestTemplate = "test"
+
 // maxSubjectRunes bounds a rendered subject; a longer one is cut with an
 // ellipsis. Mail clients show far less than this.
 const maxSubjectRunes = 200
@@ -62,8 +66,11 @@ type Rendered struct {
 // Templates renders outbox messages from the embedded default templates
 // and an organisation's overrides. It is safe for concurrent use.
 type Templates struct {
-	defaults map[string]*tmplSet
-	sets     map[string]map[string]*tmplSet // template set -> name -> overrides
+	defaults    map[string]*tmplSet
+	overrideDir string
+
+	setsMu sync.RWMutex
+	sets   map[string]map[string]*tmplSet // template set -> name -> overrides; replaced whole by Reload
 
 	mu       sync.Mutex
 	problems []error
@@ -96,18 +103,19 @@ type tmplSet struct {
 // NewTemplates fails if a default is missing or does not parse. An override
 // that does not parse is left out and recorded in Problems, as is one that
 // fails when it is executed, in which case the default is used: a broken
-// override never stops mail. Overrides are read once, here.
+// override never stops mail. Overrides are read here, and again by Reload.
 func NewTemplates(overrideDir string) (*Templates, error) {
 	t := &Templates{
-		defaults: make(map[string]*tmplSet, len(names)),
-		sets:     make(map[string]map[string]*tmplSet),
-		seen:     make(map[string]bool),
+		defaults:    make(map[string]*tmplSet, len(names)),
+		overrideDir: overrideDir,
+		sets:        make(map[string]map[string]*tmplSet),
+		seen:        make(map[string]bool),
 	}
 	root, err := fs.Sub(defaultFS, "templates")
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
-	for _, name := range names {
+	for _, name := range append(slices.Clone(names), TestTemplate) {
 		ts, err := parseSet(root, name)
 		if err != nil {
 			return nil, err
@@ -117,23 +125,39 @@ func NewTemplates(overrideDir string) (*Templates, error) {
 		}
 		t.defaults[name] = ts
 	}
-	if overrideDir != "" {
-		if err := t.loadOverrides(overrideDir); err != nil {
-			return nil, err
-		}
+	if err := t.Reload(); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
 
-// loadOverrides reads overrideDir/*/mail/*. Only an unreadable overrideDir
-// itself is an error; a missing one means no overrides.
-func (t *Templates) loadOverrides(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
+// Reload reads the overrides again, after an edit, and swaps them in for
+// the messages rendered from then on. On an error the overrides in use
+// stay.
+func (t *Templates) Reload() error {
+	if t.overrideDir == "" {
 		return nil
 	}
+	sets, err := t.loadOverrides(t.overrideDir)
 	if err != nil {
-		return fmt.Errorf("outbox: template overrides: %w", err)
+		return err
+	}
+	t.setsMu.Lock()
+	t.sets = sets
+	t.setsMu.Unlock()
+	return nil
+}
+
+// loadOverrides reads dir/*/mail/*. Only an unreadable dir itself is an
+// error; a missing one means no overrides.
+func (t *Templates) loadOverrides(dir string) (map[string]map[string]*tmplSet, error) {
+	sets := make(map[string]map[string]*tmplSet)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return sets, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("outbox: template overrides: %w", err)
 	}
 	for _, e := range entries {
 		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
@@ -178,10 +202,10 @@ func (t *Templates) loadOverrides(dir string) error {
 			}
 		}
 		if len(byName) > 0 {
-			t.sets[set] = byName
+			sets[set] = byName
 		}
 	}
-	return nil
+	return sets, nil
 }
 
 // parseSet parses name.subject, name.txt and name.html from fsys, leaving
@@ -283,7 +307,9 @@ func (t *Templates) Render(m Message) (*Rendered, error) {
 	if def == nil {
 		return nil, &RenderError{m.Template, errors.New("unknown template")}
 	}
+	t.setsMu.RLock()
 	over := t.sets[m.TemplateSet][m.Template]
+	t.setsMu.RUnlock()
 	if over == nil {
 		over = &tmplSet{}
 	}

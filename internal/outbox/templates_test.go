@@ -423,3 +423,40 @@ func FuzzRender(f *testing.F) {
 		}
 	})
 }
+
+// TestReload: an override written after start is used once Reload has read
+// it, and one removed is no longer used.
+func TestReload(t *testing.T) {
+	dir := t.TempDir()
+	tm := mustTemplates(t, dir)
+	subject := func() string {
+		t.Helper()
+		m := message("invitation", "alice@example.com")
+		m.TemplateSet = "acme"
+		r, err := tm.Render(m)
+		if err != nil {
+			t.Fatalf("Render: %v", err)
+		}
+		return r.Subject
+	}
+	before := subject()
+	writeFiles(t, dir, map[string]string{"acme/mail/invitation.subject": "ACME invites {{.GivenName}}"})
+	if got := subject(); got != before {
+		t.Errorf("before Reload: subject %q, want the default %q", got, before)
+	}
+	if err := tm.Reload(); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if got := subject(); got != "ACME invites Alice" {
+		t.Errorf("after Reload: subject %q, want the override", got)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "acme")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tm.Reload(); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if got := subject(); got != before {
+		t.Errorf("after removal: subject %q, want the default %q", got, before)
+	}
+}

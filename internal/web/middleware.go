@@ -7,8 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"time"
+
+	"github.com/mailca/mailca/internal/audit"
+	"github.com/mailca/mailca/internal/web/clientip"
 )
 
 // contentSecurityPolicy allows only our own stylesheets, images, scripts
@@ -79,7 +83,7 @@ func (rec *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func logRequests(next http.Handler, mux *http.ServeMux, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		_, route := mux.Handler(r)
+		route := routeOf(mux, r)
 		if route == "" {
 			route = "(none)"
 		}
@@ -106,6 +110,25 @@ func logRequests(next http.Handler, mux *http.ServeMux, log *slog.Logger) http.H
 	})
 }
 
+// router is a handler with routes of its own (the console): routeOf asks
+// it for the pattern of the route a request matches, "" for none.
+type router interface {
+	Route(r *http.Request) string
+}
+
+// routeOf returns the pattern of the route r matches, asking a handler
+// with routes of its own for its pattern ("GET /console/join/{token}"
+// rather than "/console/").
+func routeOf(mux *http.ServeMux, r *http.Request) string {
+	h, route := mux.Handler(r)
+	if sub, ok := h.(router); ok {
+		if p := sub.Route(r); p != "" {
+			return p
+		}
+	}
+	return route
+}
+
 // recoverPanics answers a panicking request with 500 "internal error" and
 // logs the panic with its stack.
 func recoverPanics(next http.Handler, mux *http.ServeMux, log *slog.Logger) http.Handler {
@@ -118,7 +141,7 @@ func recoverPanics(next http.Handler, mux *http.ServeMux, log *slog.Logger) http
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			_, route := mux.Handler(r)
+			route := routeOf(mux, r)
 			log.ErrorContext(r.Context(), "web: panic serving request", "route", route, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			if rec, ok := w.(*recorder); ok && rec.status != 0 {
 				return // the response has begun; the client sees it cut short
@@ -140,4 +163,15 @@ func limitBody(n int64, next http.HandlerFunc) http.HandlerFunc {
 		r.Body = http.MaxBytesReader(w, r.Body, n)
 		next(w, r)
 	}
+}
+
+// recordOrigin puts the client's address in the request's context, so the
+// audit events its transactions append say from where (audit.WithOrigin).
+// It is the address of the connection, or behind a trusted proxy the one
+// it forwarded (clientip.Addr): forwarding headers from anyone else are
+// ignored, since anyone who reaches mailca directly can forge them.
+func recordOrigin(next http.Handler, trusted []netip.Prefix) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(audit.WithOrigin(r.Context(), clientip.Addr(r, trusted))))
+	})
 }

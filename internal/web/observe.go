@@ -23,7 +23,7 @@ func observeRequests(next http.Handler, mux *http.ServeMux, obs RequestObserver)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		_, pattern := mux.Handler(r)
+		pattern := routeOf(mux, r)
 		rec := &recorder{ResponseWriter: w}
 		defer func() {
 			// Also on a panic, which recoverPanics (inside) answers with 500

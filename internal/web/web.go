@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/mailca/mailca/internal/enrol"
@@ -40,6 +41,17 @@ type Config struct {
 	// Requests is told of every request, for latency metrics; nil means
 	// no one is.
 	Requests RequestObserver
+	// Console is the RA Management Console (internal/web/console), served
+	// under /console/; nil leaves it out.
+	Console http.Handler
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// names the client in the audit log (see clientip.Addr); nil trusts
+	// none, and the connection's address is the client's.
+	TrustedProxies []netip.Prefix
+	// API is the integration API (internal/web/api), served under
+	// /api/v1/; nil leaves it out. Its clients send no Origin or
+	// Sec-Fetch-Site header, so cross-origin protection lets them through.
+	API http.Handler
 }
 
 // DevMailbox is the store of emails kept instead of sent when no SMTP
@@ -84,6 +96,12 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 	routes(mux, enr, dev, cfg.PKI, &ops{ready: cfg.Ready, metrics: cfg.Metrics, log: log})
+	if cfg.Console != nil {
+		mux.Handle("/console/", cfg.Console) // its own routes, sessions and headers
+	}
+	if cfg.API != nil {
+		mux.Handle("/api/v1/", cfg.API) // its own routes, keys and problem responses
+	}
 
 	// Every POST changes state, so every POST must come from our own pages.
 	cop := http.NewCrossOriginProtection()
@@ -95,6 +113,7 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.PKI != nil {
 		h = cfg.PKI.KeepOCSPPaths(h)
 	}
+	h = recordOrigin(h, cfg.TrustedProxies)
 	h = recoverPanics(h, mux, log)
 	h = securityHeaders(h)
 	h = observeRequests(h, mux, cfg.Requests)

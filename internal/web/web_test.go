@@ -420,3 +420,29 @@ func TestNewNeedsService(t *testing.T) {
 		t.Errorf("New(Config{}) = nil error, want one: there is no enrol.Service")
 	}
 }
+
+// TestAuditSaysFromWhere: the audit event of a transition made over the web
+// names the client's address, and events of other origins do not.
+func TestAuditSaysFromWhere(t *testing.T) {
+	s := newServer(t, nil)
+	req := formRequest("POST", "/e/"+s.formToken, url.Values{"f_given_name": {"Alice"}, "f_surname": {"A"}, "accept_terms": {"yes"}, "terms_version": {"1"}})
+	req.RemoteAddr = "192.0.2.44:51234"
+	if res, body := s.do(req); res.StatusCode != http.StatusOK {
+		t.Fatalf("form: %d\n%s", res.StatusCode, body)
+	}
+	evs, err := s.db.AuditFilter(context.Background(), sqlite.AuditQuery{Action: "enrolment.submit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var web, other int
+	for _, e := range evs {
+		if strings.HasSuffix(e.Detail, ", from 192.0.2.44") || e.Detail == "from 192.0.2.44" {
+			web++
+		} else if !strings.Contains(e.Detail, "from ") {
+			other++
+		}
+	}
+	if web != 1 || other != 1 { // Bob's submission was made in-process
+		t.Errorf("submit events %+v: %d from the web request, %d without an origin; want 1 and 1", evs, web, other)
+	}
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mailca/mailca/internal/audit"
 	"github.com/mailca/mailca/internal/enrol"
+	"github.com/mailca/mailca/internal/store"
 )
 
 // Rows written at once go in one multi-row INSERT: SQLite runs one
@@ -47,7 +48,7 @@ func (t *enrolTx) InsertEnrolment(e *enrol.Enrolment) error {
 }
 
 const enrolmentInsertCols = `policy, policy_version, state, channel, mailbox, mailbox_key, given_name, surname, fields,
-	batch_id, invited_by, terms_version, created_at, updated_at, submitted_at, expires_at, renewal_of`
+	batch_id, invited_by, terms_version, created_at, updated_at, submitted_at, expires_at, renewal_of, surname_key, given_name_key`
 
 // InsertEnrolments implements enrol.Tx. A row that would make a second
 // live enrolment for its policy and mailbox is skipped (ON CONFLICT DO
@@ -56,7 +57,7 @@ func (t *enrolTx) InsertEnrolments(es []*enrol.Enrolment) ([]bool, error) {
 	stored := make([]bool, len(es))
 	for start := 0; start < len(es); start += bulkRows {
 		part := es[start:min(start+bulkRows, len(es))]
-		args := make([]any, 0, len(part)*17)
+		args := make([]any, 0, len(part)*19)
 		byKey := make(map[string]int, len(part))
 		for i, e := range part {
 			fields := []byte("{}")
@@ -71,7 +72,8 @@ func (t *enrolTx) InsertEnrolments(es []*enrol.Enrolment) ([]bool, error) {
 				batch = e.BatchID
 			}
 			args = append(args, e.Policy, e.PolicyVersion, e.State, e.Channel, e.Mailbox, e.MailboxKey, e.GivenName, e.Surname, string(fields),
-				batch, e.InvitedBy, e.TermsVersion, e.CreatedAt.Unix(), e.UpdatedAt.Unix(), nullUnix(e.SubmittedAt), nullUnix(e.ExpiresAt), nullString(e.RenewalOf))
+				batch, e.InvitedBy, e.TermsVersion, e.CreatedAt.Unix(), e.UpdatedAt.Unix(), nullUnix(e.SubmittedAt), nullUnix(e.ExpiresAt), nullString(e.RenewalOf),
+				store.NameKey(e.Surname), store.NameKey(e.GivenName))
 			byKey[e.Policy+"\x00"+e.MailboxKey] = start + i
 		}
 		if len(byKey) != len(part) {
@@ -169,7 +171,7 @@ func (t *enrolTx) AuditAll(es []enrol.Event) error {
 		args := make([]any, 0, len(part)*8)
 		seq, prev := t.headSeq, t.headHash
 		for _, e := range part {
-			r := audit.Record{Seq: seq + 1, At: now, Actor: e.Actor, Action: e.Action, Object: e.Object, Detail: e.Detail, Prev: prev}
+			r := audit.Record{Seq: seq + 1, At: now, Actor: e.Actor, Action: e.Action, Object: e.Object, Detail: audit.DetailFrom(t.ctx, e.Detail), Prev: prev}
 			r.Hash = audit.Hash(prev, r)
 			args = append(args, r.Seq, r.At.UnixNano(), r.Actor, r.Action, r.Object, r.Detail, r.Prev, r.Hash)
 			seq, prev = r.Seq, r.Hash

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -139,6 +140,21 @@ func (db *DB) Certificate(ctx context.Context, serial string) (*CertificateRecor
 // CountCertificates returns how many certificate rows are in each state.
 func (db *DB) CountCertificates(ctx context.Context) (map[string]int, error) {
 	return db.countByState(ctx, "certificates")
+}
+
+// abandonedReason is the refusal recorded for a reservation whose process
+// stopped before it stored a certificate.
+const abandonedReason = "abandoned: the process stopped between reserving the serial and storing the certificate; no certificate left it"
+
+// AbandonReservation implements enrol.Store.
+func (db *DB) AbandonReservation(ctx context.Context, once string, before time.Time) (bool, error) {
+	res, err := db.write.ExecContext(ctx, `UPDATE certificates SET state = 'refused', refusal = ? WHERE once_key = ? AND state = 'reserved' AND created_at < ?`,
+		abandonedReason, once, before.Unix())
+	if err != nil {
+		return false, fmt.Errorf("sqlite: abandoning a reservation: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
 }
 
 // CertificateFor implements enrol.Store.

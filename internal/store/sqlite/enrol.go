@@ -11,6 +11,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/mailca/mailca/internal/enrol"
+	"github.com/mailca/mailca/internal/store"
 )
 
 var _ enrol.Store = (*DB)(nil)
@@ -122,6 +123,58 @@ func (db *DB) Enrolment(ctx context.Context, id int64) (*enrol.Enrolment, error)
 	return e, db.loadApprovers(ctx, e)
 }
 
+// Enrolment implements enrol.Tx.
+func (t *enrolTx) Enrolment(id int64) (*enrol.Enrolment, error) {
+	e, err := scanEnrolment(t.queryRow(`SELECT `+enrolmentColumns+` FROM enrolments WHERE id = ?`, id).Scan)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, enrol.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if e.State != enrol.Submitted && e.State != enrol.Approved {
+		return e, nil
+	}
+	st, err := t.stmt(`SELECT approver FROM approvals WHERE enrolment_id = ? ORDER BY at`)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(t.ctx, e.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return nil, err
+		}
+		e.Approvers = append(e.Approvers, a)
+	}
+	return e, rows.Err()
+}
+
+// Policy implements enrol.Tx.
+func (t *enrolTx) Policy(name string) (string, int, error) {
+	var body string
+	var v int
+	err := t.queryRow(`SELECT body, version FROM policy_versions WHERE name = ? ORDER BY version DESC LIMIT 1`, name).Scan(&body, &v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, enrol.ErrNotFound
+	}
+	return body, v, err
+}
+
+// PolicyAt implements enrol.Tx.
+func (t *enrolTx) PolicyAt(name string, version int) (string, error) {
+	var body string
+	err := t.queryRow(`SELECT body FROM policy_versions WHERE name = ? AND version = ?`, name, version).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", enrol.ErrNotFound
+	}
+	return body, err
+}
+
 // loadApprovers fills e.Approvers; only a submitted application can have
 // approvals in progress, and most enrolments never have any.
 func (db *DB) loadApprovers(ctx context.Context, e *enrol.Enrolment) error {
@@ -210,14 +263,14 @@ func (db *DB) Link(ctx context.Context, hash []byte) (*enrol.Link, error) {
 // Batch implements enrol.Store.
 func (db *DB) Batch(ctx context.Context, id int64) (*enrol.Batch, error) {
 	var b enrol.Batch
-	var created int64
+	var created, updated int64
 	var done sql.NullInt64
-	err := db.read.QueryRowContext(ctx, `SELECT id, policy, filename, actor, state, rows, invited, refused, created_at, done_at FROM batches WHERE id = ?`, id).
-		Scan(&b.ID, &b.Policy, &b.Filename, &b.Actor, &b.State, &b.Rows, &b.Invited, &b.Refused, &created, &done)
+	err := db.read.QueryRowContext(ctx, `SELECT id, policy, filename, actor, state, rows, invited, refused, created_at, done_at, updated_at, error FROM batches WHERE id = ?`, id).
+		Scan(&b.ID, &b.Policy, &b.Filename, &b.Actor, &b.State, &b.Rows, &b.Invited, &b.Refused, &created, &done, &updated, &b.Error)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, enrol.ErrNotFound
 	}
-	b.CreatedAt, b.DoneAt = unix(created), unix(done.Int64)
+	b.CreatedAt, b.DoneAt, b.UpdatedAt = unix(created), unix(done.Int64), unix(updated)
 	return &b, err
 }
 
@@ -261,10 +314,10 @@ func (t *enrolTx) Transition(id int64, from enrol.State, rev int, e *enrol.Enrol
 	if e.Serial != "" {
 		serial = e.Serial
 	}
-	res, err := t.exec(`UPDATE enrolments SET state = ?, rev = rev + 1, given_name = ?, surname = ?, fields = ?, terms_version = ?,
+	res, err := t.exec(`UPDATE enrolments SET state = ?, rev = rev + 1, given_name = ?, surname = ?, given_name_key = ?, surname_key = ?, fields = ?, terms_version = ?,
 		serial = ?, reason = ?, updated_at = ?, submitted_at = ?, decided_at = ?, issued_at = ?, expires_at = ?
 		WHERE id = ? AND state = ? AND rev = ?`,
-		e.State, e.GivenName, e.Surname, string(fields), e.TermsVersion, serial, e.Reason, e.UpdatedAt.Unix(),
+		e.State, e.GivenName, e.Surname, store.NameKey(e.GivenName), store.NameKey(e.Surname), string(fields), e.TermsVersion, serial, e.Reason, e.UpdatedAt.Unix(),
 		nullUnix(e.SubmittedAt), nullUnix(e.DecidedAt), nullUnix(e.IssuedAt), nullUnix(e.ExpiresAt), id, from, rev)
 	if constraint(err) == sqlite3.SQLITE_CONSTRAINT_UNIQUE {
 		return enrol.ErrDuplicate
@@ -329,10 +382,20 @@ func (t *enrolTx) InsertBatch(b *enrol.Batch) error {
 	return err
 }
 
+// UpdateBatch implements enrol.Tx. Only a batch still importing changes:
+// one that FailStalledBatches marked failed meanwhile gives ErrStale.
 func (t *enrolTx) UpdateBatch(b *enrol.Batch) error {
-	_, err := t.exec(`UPDATE batches SET state = ?, rows = ?, invited = ?, refused = ?, done_at = ? WHERE id = ?`,
-		b.State, b.Rows, b.Invited, b.Refused, nullUnix(b.DoneAt), b.ID)
-	return err
+	res, err := t.exec(`UPDATE batches SET state = ?, rows = ?, invited = ?, refused = ?, done_at = ?, updated_at = ?, error = ? WHERE id = ? AND state = 'importing'`,
+		b.State, b.Rows, b.Invited, b.Refused, nullUnix(b.DoneAt), b.UpdatedAt.Unix(), b.Error, b.ID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return enrol.ErrStale
+	}
+	return nil
 }
 
 func (t *enrolTx) UseReferral(jti string, expires time.Time) error {
@@ -343,9 +406,21 @@ func (t *enrolTx) UseReferral(jti string, expires time.Time) error {
 	return err
 }
 
-// CountEnrolments returns how many enrolments are in each state.
+// SavePolicy implements enrol.Tx.
+func (t *enrolTx) SavePolicy(name, body, actor string) (int, error) {
+	var v int
+	if err := t.queryRow(`SELECT COALESCE(MAX(version), 0) + 1 FROM policy_versions WHERE name = ?`, name).Scan(&v); err != nil {
+		return 0, err
+	}
+	_, err := t.exec(`INSERT INTO policy_versions (name, version, body, actor, created_at) VALUES (?, ?, ?, ?, ?)`,
+		name, v, body, actor, t.now().Unix())
+	return v, err
+}
+
+// CountEnrolments returns how many enrolments are in each state, from the
+// counts the triggers of migration 0010 keep (console_dashboard.go).
 func (db *DB) CountEnrolments(ctx context.Context) (map[enrol.State]int, error) {
-	counts, err := db.countByState(ctx, "enrolments")
+	counts, err := db.enrolmentStateCounts(ctx)
 	out := make(map[enrol.State]int, len(counts))
 	for s, n := range counts {
 		out[enrol.State(s)] = n

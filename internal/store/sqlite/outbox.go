@@ -9,12 +9,14 @@ import (
 	"time"
 
 	"github.com/mailca/mailca/internal/outbox"
+	"github.com/mailca/mailca/internal/store"
 )
 
 var _ outbox.Store = (*DB)(nil)
 
-// ErrNoMessage is returned for an outbox message that does not exist.
-var ErrNoMessage = errors.New("sqlite: no such message")
+// ErrNoMessage is returned for an outbox message that does not exist; it
+// is store.ErrNoMessage.
+var ErrNoMessage = store.ErrNoMessage
 
 const messageColumns = `id, template, template_set, recipient, COALESCE(enrolment_id, 0), data, message_id, state, attempts,
 	last_error, created_at, next_attempt_at, COALESCE(sent_at, 0)`

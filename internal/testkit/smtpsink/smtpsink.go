@@ -42,6 +42,7 @@ type options struct {
 	user, pass  string
 	rejectRcpt  func(string) (int, string)
 	rejectData  func(Received) (int, string)
+	observe     func(Received)
 	delay       time.Duration
 	maxPerConn  int
 	maxSize     int
@@ -79,6 +80,14 @@ func WithRejectRecipient(f func(rcpt string) (code int, msg string)) Option {
 // called from several goroutines at once.
 func WithRejectData(f func(Received) (code int, msg string)) Option {
 	return func(o *options) { o.rejectData = f }
+}
+
+// WithObserver calls f with each message the server accepts, before its
+// reply, also under WithDiscard: a test that sees many messages can keep
+// what it needs of them rather than all of them. f may be called from
+// several goroutines at once.
+func WithObserver(f func(Received)) Option {
+	return func(o *options) { o.observe = f }
 }
 
 // WithDelay makes the server wait d before each reply, including the greeting.
@@ -655,7 +664,7 @@ func (ss *session) data() error {
 		return nil
 	}
 	r := Received{From: ss.from, To: ss.rcpts, TLS: ss.tls, User: ss.user}
-	if !o.discard || o.rejectData != nil {
+	if !o.discard || o.rejectData != nil || o.observe != nil {
 		r.Data = bytes.Clone(buf.Bytes())
 	}
 	if o.rejectData != nil {
@@ -666,6 +675,9 @@ func (ss *session) data() error {
 	}
 	ss.accepted++
 	ss.s.record(r)
+	if o.observe != nil {
+		o.observe(r)
+	}
 	ss.reply(250, "2.0.0 ok: queued")
 	return nil
 }

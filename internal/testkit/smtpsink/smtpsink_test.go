@@ -234,6 +234,43 @@ func TestRejections(t *testing.T) {
 	}
 }
 
+// TestObserver sees every accepted message, and only those, also when the
+// server keeps none.
+func TestObserver(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	s := smtpsink.Start(t, smtpsink.WithDiscard(),
+		smtpsink.WithRejectData(func(r smtpsink.Received) (int, string) {
+			if bytes.Contains(r.Data, []byte("spam")) {
+				return 554, "5.7.1 spam"
+			}
+			return 0, ""
+		}),
+		smtpsink.WithObserver(func(r smtpsink.Received) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, string(r.Data))
+		}))
+	c := dial(t, s.Addr)
+	c.cmd(250, "EHLO client.example")
+	for _, body := range []string{"ham", "spam", "eggs"} {
+		c.cmd(250, "MAIL FROM:<a@example.com>")
+		c.cmd(250, "RCPT TO:<b@example.com>")
+		c.cmd(354, "DATA")
+		fmt.Fprintf(c.conn, "%s\r\n.\r\n", body)
+		if body == "spam" {
+			c.expect(554)
+		} else {
+			c.expect(250)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Join(seen, ""); got != "ham\r\neggs\r\n" || s.Count() != 2 || len(s.Messages()) != 0 {
+		t.Errorf("observed %q, Count() = %d, %d kept; want ham and eggs, 2, none kept", got, s.Count(), len(s.Messages()))
+	}
+}
+
 func TestCloseConnections(t *testing.T) {
 	s := smtpsink.Start(t)
 	c := dial(t, s.Addr)
