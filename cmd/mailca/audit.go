@@ -1,19 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/csv"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mailca/mailca/internal/audit"
 	"github.com/mailca/mailca/internal/config"
-	"github.com/mailca/mailca/internal/csvbatch"
 	"github.com/mailca/mailca/internal/datadir"
 	"github.com/mailca/mailca/internal/enrol"
 	"github.com/mailca/mailca/internal/store"
@@ -130,38 +125,13 @@ func runAuditExport(ctx context.Context, args []string, stdout, stderr io.Writer
 	// Recorded before any event leaves the database, so that an export that
 	// could not be recorded does not happen.
 	err = in.DB.InTx(ctx, func(tx enrol.Tx) error {
-		return tx.Audit(enrol.Event{Actor: "cli", Action: "audit.export", Object: "audit", Detail: describeAuditQuery(q)})
+		return tx.Audit(enrol.Event{Actor: "cli", Action: "audit.export", Object: "audit", Detail: q.Describe()})
 	})
 	if err != nil {
 		return fmt.Errorf("recording the export: %w", err)
 	}
 
-	bw := bufio.NewWriter(stdout)
-	// A byte order mark and CR LF, as csvbatch reports have: Excel needs the
-	// mark to read UTF-8.
-	bw.WriteString("\uFEFF")
-	cw := csv.NewWriter(bw)
-	cw.UseCRLF = true
-	cw.Write([]string{"seq", "time", "actor", "action", "object", "detail", "hash"})
-	err = in.DB.AuditScan(ctx, q, func(r audit.Record) error {
-		return cw.Write([]string{
-			strconv.FormatInt(r.Seq, 10),
-			r.At.UTC().Format(time.RFC3339Nano),
-			csvbatch.SafeCell(r.Actor),
-			csvbatch.SafeCell(r.Action),
-			csvbatch.SafeCell(r.Object),
-			csvbatch.SafeCell(r.Detail),
-			hex.EncodeToString(r.Hash),
-		})
-	})
-	cw.Flush()
-	if err == nil {
-		err = cw.Error()
-	}
-	if ferr := bw.Flush(); err == nil {
-		err = ferr
-	}
-	return err
+	return audit.WriteCSV(stdout, func(fn func(audit.Record) error) error { return in.DB.AuditScan(ctx, q, fn) })
 }
 
 func parseTimeFlag(s string) (time.Time, error) {
@@ -173,25 +143,4 @@ func parseTimeFlag(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time such as 2025-01-31T00:00:00Z", s)
 	}
 	return t, nil
-}
-
-// describeAuditQuery is the detail of an export's audit event: the filter,
-// with values quoted so that an event stays on one line.
-func describeAuditQuery(q store.AuditQuery) string {
-	var parts []string
-	for _, f := range []struct{ name, value string }{{"actor", q.Actor}, {"action", q.Action}, {"object", q.Object}} {
-		if f.value != "" {
-			parts = append(parts, f.name+" "+strconv.Quote(f.value))
-		}
-	}
-	if !q.Since.IsZero() {
-		parts = append(parts, "since "+q.Since.UTC().Format(time.RFC3339Nano))
-	}
-	if !q.Until.IsZero() {
-		parts = append(parts, "until "+q.Until.UTC().Format(time.RFC3339Nano))
-	}
-	if len(parts) == 0 {
-		return "all events"
-	}
-	return "events with " + strings.Join(parts, ", ")
 }

@@ -127,29 +127,22 @@ func (s *Service) Policy(ctx context.Context, name string) (*Policy, error) {
 
 // PolicyAt returns a given version of the named policy.
 func (s *Service) PolicyAt(ctx context.Context, name string, version int) (*Policy, error) {
-	k := policyKey{name, version}
-	if p, ok := s.versions.Load(k); ok {
-		return p.(*Policy), nil
-	}
-	body, err := s.store.PolicyAt(ctx, name, version)
-	if err != nil {
-		return nil, err
-	}
-	p, err := decodePolicy(body, version)
-	if err != nil {
-		return nil, err
-	}
-	s.versions.Store(k, p)
-	return p, nil
+	return s.policyAt(name, version, func(name string, version int) (string, error) { return s.store.PolicyAt(ctx, name, version) })
 }
 
 // policyAtIn is PolicyAt inside a transaction.
 func (s *Service) policyAtIn(tx Tx, name string, version int) (*Policy, error) {
+	return s.policyAt(name, version, tx.PolicyAt)
+}
+
+// policyAt returns a version of a policy from the cache, or read with
+// fetch and cached: a version never changes once saved.
+func (s *Service) policyAt(name string, version int, fetch func(string, int) (string, error)) (*Policy, error) {
 	k := policyKey{name, version}
 	if p, ok := s.versions.Load(k); ok {
 		return p.(*Policy), nil
 	}
-	body, err := tx.PolicyAt(name, version)
+	body, err := fetch(name, version)
 	if err != nil {
 		return nil, err
 	}
@@ -435,32 +428,26 @@ func (s *Service) Cancel(ctx context.Context, actor string, id int64, reason str
 }
 
 // load reads an enrolment and the policy version it runs under.
+func (s *Service) load(ctx context.Context, id int64) (*Enrolment, *Policy, error) {
+	return s.loadFrom(id, func() (*Enrolment, error) { return s.store.Enrolment(ctx, id) },
+		func(name string, version int) (string, error) { return s.store.PolicyAt(ctx, name, version) })
+}
+
 // loadIn is load inside a transaction: every transition reads what it
 // decides on through its own transaction.
 func (s *Service) loadIn(tx Tx, id int64) (*Enrolment, *Policy, error) {
-	e, err := tx.Enrolment(id)
-	if errors.Is(err, ErrNotFound) {
-		return nil, nil, errs.E(errs.NotFound, "no enrolment %d", id)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	p, err := s.policyAtIn(tx, e.Policy, e.PolicyVersion)
-	if err != nil {
-		return nil, nil, err
-	}
-	return e, p, nil
+	return s.loadFrom(id, func() (*Enrolment, error) { return tx.Enrolment(id) }, tx.PolicyAt)
 }
 
-func (s *Service) load(ctx context.Context, id int64) (*Enrolment, *Policy, error) {
-	e, err := s.store.Enrolment(ctx, id)
+func (s *Service) loadFrom(id int64, enrolment func() (*Enrolment, error), policyAt func(string, int) (string, error)) (*Enrolment, *Policy, error) {
+	e, err := enrolment()
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil, errs.E(errs.NotFound, "no enrolment %d", id)
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := s.PolicyAt(ctx, e.Policy, e.PolicyVersion)
+	p, err := s.policyAt(e.Policy, e.PolicyVersion, policyAt)
 	if err != nil {
 		return nil, nil, err
 	}

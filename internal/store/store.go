@@ -5,6 +5,8 @@ package store
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mailca/mailca/internal/apikey"
@@ -115,6 +117,28 @@ type AuditQuery struct {
 	Until  time.Time // only events before this time
 	Before int64     // only events with a sequence number below this; the keyset cursor of AuditFilter
 	Limit  int       // AuditFilter returns at most this many; 0 means 100, more than 1000 means 1000
+}
+
+// Describe says which events q selects, on one line, for the audit event
+// that records an export: "all events", or "events with actor "cli",
+// since 2026-01-31T00:00:00Z".
+func (q AuditQuery) Describe() string {
+	var parts []string
+	for _, f := range [][2]string{{"actor", q.Actor}, {"action", q.Action}, {"object", q.Object}} {
+		if f[1] != "" {
+			parts = append(parts, f[0]+" "+strconv.Quote(f[1]))
+		}
+	}
+	if !q.Since.IsZero() {
+		parts = append(parts, "since "+q.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if !q.Until.IsZero() {
+		parts = append(parts, "until "+q.Until.UTC().Format(time.RFC3339Nano))
+	}
+	if len(parts) == 0 {
+		return "all events"
+	}
+	return "events with " + strings.Join(parts, ", ")
 }
 
 // PageLimit is the page size rule of the list queries: no limit means 100,

@@ -55,7 +55,7 @@ func TestConsoleMount(t *testing.T) {
 	t.Cleanup(func() { db.Close() })
 	hier := testkit.NewHierarchy(t, keys.ECDSAP256)
 	svc := enrol.NewService(enrol.Config{Store: db, Issuer: testkit.NewEngine(t, hier, db), PublicURL: "https://mailca.example", ServerKeyType: keys.ECDSAP256})
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	obs := &routes{}
 	h, err := web.New(web.Config{Enrol: svc, Console: subRouter{}, Requests: obs,
 		Logger: slog.New(slog.NewJSONHandler(logs, nil))})

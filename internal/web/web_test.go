@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -14,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,23 +25,6 @@ import (
 	"github.com/mailca/mailca/internal/web"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // server is the handler on a real database and engine, with an
 // invitation, an activation link and a referral ready.
 type server struct {
@@ -51,7 +32,7 @@ type server struct {
 	db        *sqlite.DB
 	svc       *enrol.Service
 	h         http.Handler
-	logs      *syncBuffer
+	logs      *testkit.LogBuffer
 	formToken string // invitation of alice, unused
 	actToken  string // activation of bob, unused
 	referral  string // for carol, unused
@@ -78,7 +59,7 @@ func newServer(t *testing.T, box web.DevMailbox) *server {
 	if _, err := svc.SavePolicy(ctx, "test", p); err != nil {
 		t.Fatalf("SavePolicy: %v", err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	h, err := web.New(web.Config{
 		Enrol: svc, Mailbox: box, ChainPEM: hier.Issuer.ChainPEM(),
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

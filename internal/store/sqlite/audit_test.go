@@ -171,45 +171,6 @@ func TestAuditFilter(t *testing.T) {
 	}
 }
 
-func TestAuditFilterPages(t *testing.T) {
-	ctx := context.Background()
-	var evs []enrol.Event
-	for i := range 25 {
-		evs = append(evs, enrol.Event{Actor: "cli", Action: "enrolment.invite", Object: fmt.Sprint("enrolment:", i+1)})
-	}
-	db := openAuditDB(t, evs...)
-	var got []int64
-	q := sqlite.AuditQuery{Limit: 10}
-	for {
-		page, err := db.AuditFilter(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(page) > q.Limit {
-			t.Fatalf("page of %d events, limit %d", len(page), q.Limit)
-		}
-		if len(page) == 0 {
-			break
-		}
-		got = append(got, seqsOf(page)...)
-		q.Before = page[len(page)-1].Seq
-	}
-	var want []int64
-	for s := int64(25); s >= 1; s-- {
-		want = append(want, s)
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("paging gave %v, want %v", got, want)
-	}
-	// A limit of 0 means a page of 100, one above 1000 means 1000; either
-	// returns all 25 events here.
-	for _, limit := range []int{0, -1, 5000} {
-		if rs := mustAuditFilter(t, db, sqlite.AuditQuery{Limit: limit}); len(rs) != 25 {
-			t.Errorf("AuditFilter(Limit: %d) = %d events, want 25", limit, len(rs))
-		}
-	}
-}
-
 func mustAuditFilter(tb testing.TB, db *sqlite.DB, q sqlite.AuditQuery) []audit.Record {
 	tb.Helper()
 	rs, err := db.AuditFilter(context.Background(), q)

@@ -40,27 +40,10 @@ type env struct {
 	keys *apikey.Service
 	h    http.Handler
 	doc  *openapi3.T
-	logs *syncBuffer
+	logs *testkit.LogBuffer
 
 	mu     sync.Mutex
 	offset time.Duration // added to the keys' clock, to expire them
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func init() {
@@ -81,7 +64,7 @@ func newEnv(t *testing.T, opts ...func(*api.Config)) *env {
 	h := testkit.NewHierarchy(t, keys.ECDSAP256)
 	eng := testkit.NewEngine(t, h, db)
 	svc := enrol.NewService(enrol.Config{Store: db, Issuer: eng, PublicURL: "https://mailca.example", ServerKeyType: keys.ECDSAP256})
-	e := &env{t: t, db: db, svc: svc, logs: &syncBuffer{}}
+	e := &env{t: t, db: db, svc: svc, logs: &testkit.LogBuffer{}}
 	e.keys = apikey.NewService(db, func() time.Time {
 		e.mu.Lock()
 		defer e.mu.Unlock()

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/mailca/mailca/internal/auth"
 	"github.com/mailca/mailca/internal/enrol"
 	"github.com/mailca/mailca/internal/errs"
 )
@@ -16,18 +15,11 @@ import (
 //
 // Pattern: POST /console/enrolments/{id}/approve (back).
 func (c *Console) applicationApprove(w http.ResponseWriter, r *http.Request) {
-	p := auth.FromContext(r.Context())
-	id, err := pathID(r, "id")
-	if err != nil {
-		c.fail(w, r, err)
+	p, e, ok := c.pathEnrolment(w, r)
+	if !ok {
 		return
 	}
-	e, err := c.enrolmentFor(r.Context(), p, id)
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	e, err = c.cfg.Enrol.Approve(r.Context(), p.Actor(), e.ID)
+	e, err := c.cfg.Enrol.Approve(r.Context(), p.Actor(), e.ID)
 	if err != nil {
 		if errs.KindOf(err) == errs.Internal || errs.KindOf(err) == errs.NotFound {
 			c.fail(w, r, err)

@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mailca/mailca/internal/auth"
 	"github.com/mailca/mailca/internal/errs"
 )
 
@@ -14,15 +13,8 @@ import (
 //
 // Pattern: POST /console/enrolments/{id}/reject (reason, back).
 func (c *Console) applicationReject(w http.ResponseWriter, r *http.Request) {
-	p := auth.FromContext(r.Context())
-	id, err := pathID(r, "id")
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	e, err := c.enrolmentFor(r.Context(), p, id)
-	if err != nil {
-		c.fail(w, r, err)
+	p, e, ok := c.pathEnrolment(w, r)
+	if !ok {
 		return
 	}
 	reason := r.PostFormValue("reason")

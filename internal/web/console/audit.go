@@ -1,10 +1,7 @@
 package console
 
 import (
-	"bufio"
 	"context"
-	"encoding/csv"
-	"encoding/hex"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -13,7 +10,6 @@ import (
 
 	"github.com/mailca/mailca/internal/audit"
 	"github.com/mailca/mailca/internal/auth"
-	"github.com/mailca/mailca/internal/csvbatch"
 	"github.com/mailca/mailca/internal/errs"
 	"github.com/mailca/mailca/internal/store"
 )
@@ -96,38 +92,14 @@ func (c *Console) auditCSV(w http.ResponseWriter, r *http.Request) {
 	}
 	q.Before = 0
 	p := auth.FromContext(r.Context())
-	if err := c.cfg.Store.ConsoleAudit(r.Context(), p.Actor(), "audit.export", "audit", describeAuditQuery(q)); err != nil {
+	if err := c.cfg.Store.ConsoleAudit(r.Context(), p.Actor(), "audit.export", "audit", "console export of "+q.Describe()); err != nil {
 		c.fail(w, r, err)
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/csv; charset=utf-8")
 	h.Set("Content-Disposition", `attachment; filename="mailca-audit-`+c.now().UTC().Format("20060102-150405")+`.csv"`)
-	bw := bufio.NewWriter(w)
-	// A byte order mark and CR LF, as `mailca audit export` writes: Excel
-	// needs the mark to read UTF-8.
-	bw.WriteString("\uFEFF")
-	cw := csv.NewWriter(bw)
-	cw.UseCRLF = true
-	cw.Write([]string{"seq", "time", "actor", "action", "object", "detail", "hash"})
-	err := c.cfg.Store.AuditScan(r.Context(), q, func(e audit.Record) error {
-		return cw.Write([]string{
-			strconv.FormatInt(e.Seq, 10),
-			e.At.UTC().Format(time.RFC3339Nano),
-			csvbatch.SafeCell(e.Actor),
-			csvbatch.SafeCell(e.Action),
-			csvbatch.SafeCell(e.Object),
-			csvbatch.SafeCell(e.Detail),
-			hex.EncodeToString(e.Hash),
-		})
-	})
-	cw.Flush()
-	if err == nil {
-		err = cw.Error()
-	}
-	if ferr := bw.Flush(); err == nil {
-		err = ferr
-	}
+	err := audit.WriteCSV(w, func(fn func(audit.Record) error) error { return c.cfg.Store.AuditScan(r.Context(), q, fn) })
 	if err != nil {
 		// The response has begun: the download ends short, and the log says why.
 		c.log.ErrorContext(r.Context(), "console: audit export", "err", err)
@@ -194,25 +166,4 @@ func (f auditFilter) query() url.Values {
 		}
 	}
 	return v
-}
-
-// describeAuditQuery is the detail of an export's audit event: the filter,
-// with values quoted so that an event stays on one line.
-func describeAuditQuery(q store.AuditQuery) string {
-	var parts []string
-	for _, f := range [][2]string{{"actor", q.Actor}, {"action", q.Action}, {"object", q.Object}} {
-		if f[1] != "" {
-			parts = append(parts, f[0]+" "+strconv.Quote(f[1]))
-		}
-	}
-	if !q.Since.IsZero() {
-		parts = append(parts, "since "+q.Since.UTC().Format(time.RFC3339Nano))
-	}
-	if !q.Until.IsZero() {
-		parts = append(parts, "until "+q.Until.UTC().Format(time.RFC3339Nano))
-	}
-	if len(parts) == 0 {
-		return "console export of all events"
-	}
-	return "console export of events with " + strings.Join(parts, ", ")
 }

@@ -1,7 +1,6 @@
 package console_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -46,23 +45,6 @@ func (c *clock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is the console on a real SQLite database and a real auth.Service,
 // served through the whole server handler of package web.
 type env struct {
@@ -73,7 +55,7 @@ type env struct {
 	clock *clock
 	con   *console.Console
 	h     http.Handler // web.New with the console mounted
-	logs  *syncBuffer
+	logs  *testkit.LogBuffer
 	// secrets are the TOTP secrets of the accounts made by account.
 	secrets map[string]string
 }
@@ -100,7 +82,7 @@ func newEnv(t *testing.T, change ...func(*console.Config)) *env {
 	if _, err := enr.SavePolicy(ctx, "staff", p); err != nil {
 		t.Fatalf("SavePolicy: %v", err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := console.Config{Auth: svc, Enrol: enr, Store: db, PublicURL: "https://mailca.example", Logger: log, Now: clk.Now,
 		Mail: console.MailSettings{Host: "smtp.example", Port: 587, TLS: "starttls", From: "ca@example.org"}}

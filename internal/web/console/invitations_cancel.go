@@ -3,8 +3,6 @@ package console
 import (
 	"net/http"
 	"strconv"
-
-	"github.com/mailca/mailca/internal/auth"
 )
 
 // enrolmentCancel withdraws an enrolment that is not issued
@@ -12,15 +10,8 @@ import (
 //
 // Pattern: POST /console/enrolments/{id}/cancel (reason, back).
 func (c *Console) enrolmentCancel(w http.ResponseWriter, r *http.Request) {
-	p := auth.FromContext(r.Context())
-	id, err := pathID(r, "id")
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	e, err := c.enrolmentFor(r.Context(), p, id)
-	if err != nil {
-		c.fail(w, r, err)
+	p, e, ok := c.pathEnrolment(w, r)
+	if !ok {
 		return
 	}
 	if err := c.cfg.Enrol.Cancel(r.Context(), p.Actor(), e.ID, r.PostFormValue("reason")); err != nil {

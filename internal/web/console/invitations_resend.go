@@ -3,8 +3,6 @@ package console
 import (
 	"net/http"
 	"strconv"
-
-	"github.com/mailca/mailca/internal/auth"
 )
 
 // enrolmentResend sends a new link for an enrolment waiting on its user
@@ -12,15 +10,8 @@ import (
 //
 // Pattern: POST /console/enrolments/{id}/resend (back).
 func (c *Console) enrolmentResend(w http.ResponseWriter, r *http.Request) {
-	p := auth.FromContext(r.Context())
-	id, err := pathID(r, "id")
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	e, err := c.enrolmentFor(r.Context(), p, id)
-	if err != nil {
-		c.fail(w, r, err)
+	p, e, ok := c.pathEnrolment(w, r)
+	if !ok {
 		return
 	}
 	if err := c.cfg.Enrol.Resend(r.Context(), p.Actor(), e.ID); err != nil {

@@ -154,6 +154,24 @@ func (c *Console) enrolmentFor(ctx context.Context, p *auth.Principal, id int64)
 	return e, nil
 }
 
+// pathEnrolment returns the principal and the enrolment of the path's {id}
+// when the principal may see it; otherwise it answers the request and
+// reports false.
+func (c *Console) pathEnrolment(w http.ResponseWriter, r *http.Request) (*auth.Principal, *enrol.Enrolment, bool) {
+	p := auth.FromContext(r.Context())
+	id, err := pathID(r, "id")
+	if err != nil {
+		c.fail(w, r, err)
+		return nil, nil, false
+	}
+	e, err := c.enrolmentFor(r.Context(), p, id)
+	if err != nil {
+		c.fail(w, r, err)
+		return nil, nil, false
+	}
+	return p, e, true
+}
+
 // pageLink returns path with the query values q, "" ones left out.
 func pageLink(path string, q url.Values) string {
 	for k, v := range q {

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/mailca/mailca/internal/enrol"
@@ -32,25 +31,8 @@ type env struct {
 	db   *sqlite.DB
 	svc  *enrol.Service
 	h    http.Handler
-	logs *syncBuffer
+	logs *testkit.LogBuffer
 	key  enrol.ReferralKey
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // testPolicy is the default policy named "test" with a required custom
@@ -96,7 +78,7 @@ func newEnv(t *testing.T, dir string) *env {
 			t.Fatalf("SavePolicy(%s): %v", p.Name, err)
 		}
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	chain := h.Issuer.ChainPEM()
 	handler, err := web.New(web.Config{
 		Enrol: svc, TemplateDir: dir, ChainPEM: chain,
