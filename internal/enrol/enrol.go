@@ -265,8 +265,10 @@ type Tx interface {
 	UseReferral(jti string, expires time.Time) error
 	// SavePolicy stores body as the next version of the named policy and
 	// returns the version, as Store.SavePolicy does, inside the
-	// transaction.
-	SavePolicy(name, body, actor string) (int, error)
+	// transaction. With base 0 or more it first checks, holding whatever
+	// lock numbers the versions, that base is the current version (0: there
+	// is none), and returns ErrStale when it is not; base -1 saves over any.
+	SavePolicy(name, body, actor string, base int) (int, error)
 
 	// Enrolment, Policy and PolicyAt read as Store's do, inside the
 	// transaction: what a transition decides on is what it sees, and a

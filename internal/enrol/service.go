@@ -90,6 +90,26 @@ func (s *Service) Now() time.Time { return s.now() }
 
 // SavePolicy validates p and stores it as the policy's next version.
 func (s *Service) SavePolicy(ctx context.Context, actor string, p *Policy) (int, error) {
+	return s.savePolicy(ctx, actor, p, anyVersion)
+}
+
+// anyVersion is the base of a save that replaces whatever version is
+// current.
+const anyVersion = -1
+
+// SavePolicyOver is SavePolicy for an editor: base is the version the
+// edit started from, 0 for a new policy. When another version was saved
+// meanwhile (or, for a new policy, one of that name exists), nothing is
+// saved and the error is of kind errs.Conflict, so that two people editing
+// one policy never lose an edit without knowing.
+func (s *Service) SavePolicyOver(ctx context.Context, actor string, p *Policy, base int) (int, error) {
+	if base < 0 {
+		return 0, errs.E(errs.Invalid, "the version an edit starts from cannot be negative")
+	}
+	return s.savePolicy(ctx, actor, p, base)
+}
+
+func (s *Service) savePolicy(ctx context.Context, actor string, p *Policy, base int) (int, error) {
 	if err := p.Validate(); err != nil {
 		return 0, errs.Wrap(errs.Invalid, err, "invalid policy")
 	}
@@ -101,7 +121,13 @@ func (s *Service) SavePolicy(ctx context.Context, actor string, p *Policy) (int,
 	// names every policy change.
 	var v int
 	err = s.store.InTx(ctx, func(tx Tx) error {
-		if v, err = tx.SavePolicy(p.Name, body, actor); err != nil {
+		v, err = tx.SavePolicy(p.Name, body, actor, base)
+		switch {
+		case errors.Is(err, ErrStale) && base == 0:
+			return errs.E(errs.Conflict, "a policy named %q exists; edit it instead", p.Name)
+		case errors.Is(err, ErrStale):
+			return errs.E(errs.Conflict, "policy %s changed meanwhile: another version was saved after the version %d you edited; open it again and make your change there", p.Name, base)
+		case err != nil:
 			return err
 		}
 		return tx.Audit(Event{Actor: actor, Action: "policy.save", Object: "policy:" + p.Name, Detail: "version " + strconv.Itoa(v)})

@@ -682,3 +682,32 @@ func TestActivationAfterAbandonedReservation(t *testing.T) {
 		t.Errorf("activation issued %v, want a new certificate", a.Cert)
 	}
 }
+
+// TestSavePolicyOver: an edit saves only over the version it started
+// from, and a new policy only under a free name.
+func TestSavePolicyOver(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	p, err := f.svc.Policy(ctx, "staff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ValidityDays = 200
+	if v, err := f.svc.SavePolicyOver(ctx, "cli", p, 1); err != nil || v != 2 {
+		t.Fatalf("SavePolicyOver(base 1) = %d, %v; want version 2", v, err)
+	}
+	p.ValidityDays = 100
+	if _, err := f.svc.SavePolicyOver(ctx, "cli", p, 1); errs.KindOf(err) != errs.Conflict {
+		t.Errorf("SavePolicyOver(base 1) over version 2 = %v, want conflict", err)
+	}
+	if _, err := f.svc.SavePolicyOver(ctx, "cli", p, 0); errs.KindOf(err) != errs.Conflict {
+		t.Errorf("SavePolicyOver(base 0) of an existing name = %v, want conflict", err)
+	}
+	if got, _ := f.svc.Policy(ctx, "staff"); got.Version != 2 || got.ValidityDays != 200 {
+		t.Errorf("after the refused saves: version %d, validity %d; want 2, 200", got.Version, got.ValidityDays)
+	}
+	p.Name = "contractors"
+	if v, err := f.svc.SavePolicyOver(ctx, "cli", p, 0); err != nil || v != 1 {
+		t.Errorf("SavePolicyOver(base 0) of a new name = %d, %v; want version 1", v, err)
+	}
+}

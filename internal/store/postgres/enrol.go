@@ -397,13 +397,16 @@ func (t *enrolTx) UseReferral(jti string, expires time.Time) error {
 
 // SavePolicy implements enrol.Tx. The advisory lock is the one
 // DB.SavePolicy takes, so two nodes never number the same version.
-func (t *enrolTx) SavePolicy(name, body, actor string) (int, error) {
+func (t *enrolTx) SavePolicy(name, body, actor string, base int) (int, error) {
 	if _, err := t.tx.Exec(t.ctx, `SELECT pg_advisory_xact_lock(hashtextextended('mailca.policy:' || $1, 0))`, name); err != nil {
 		return 0, err
 	}
 	var v int
 	if err := t.tx.QueryRow(t.ctx, `SELECT COALESCE(MAX(version), 0) + 1 FROM policy_versions WHERE name = $1`, name).Scan(&v); err != nil {
 		return 0, err
+	}
+	if base >= 0 && v-1 != base {
+		return 0, enrol.ErrStale
 	}
 	_, err := t.tx.Exec(t.ctx, `INSERT INTO policy_versions (name, version, body, actor, created_at) VALUES ($1, $2, $3, $4, $5)`,
 		name, v, body, actor, t.now().Unix())

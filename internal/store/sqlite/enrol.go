@@ -407,10 +407,13 @@ func (t *enrolTx) UseReferral(jti string, expires time.Time) error {
 }
 
 // SavePolicy implements enrol.Tx.
-func (t *enrolTx) SavePolicy(name, body, actor string) (int, error) {
+func (t *enrolTx) SavePolicy(name, body, actor string, base int) (int, error) {
 	var v int
 	if err := t.queryRow(`SELECT COALESCE(MAX(version), 0) + 1 FROM policy_versions WHERE name = ?`, name).Scan(&v); err != nil {
 		return 0, err
+	}
+	if base >= 0 && v-1 != base {
+		return 0, enrol.ErrStale
 	}
 	_, err := t.exec(`INSERT INTO policy_versions (name, version, body, actor, created_at) VALUES (?, ?, ?, ?, ?)`,
 		name, v, body, actor, t.now().Unix())

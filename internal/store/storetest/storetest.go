@@ -1665,7 +1665,13 @@ func testTxReads(t *testing.T, s store.Store) {
 		if err != nil || got.State != enrol.Submitted || !slices.Equal(got.Approvers, []string{"ann"}) {
 			t.Errorf("Tx.Enrolment after its own writes = %+v, %v; want submitted, approver ann", got, err)
 		}
-		v, err := tx.SavePolicy("p", `{"name":"p","v":2}`, "test")
+		if _, err := tx.SavePolicy("p", `{"name":"p","v":2}`, "test", 0); !errors.Is(err, enrol.ErrStale) {
+			t.Errorf("Tx.SavePolicy(base 0) of an existing policy = %v, want ErrStale", err)
+		}
+		if _, err := tx.SavePolicy("p", `{"name":"p","v":2}`, "test", 2); !errors.Is(err, enrol.ErrStale) {
+			t.Errorf("Tx.SavePolicy(base 2) over version 1 = %v, want ErrStale", err)
+		}
+		v, err := tx.SavePolicy("p", `{"name":"p","v":2}`, "test", 1)
 		if err != nil {
 			return err
 		}

@@ -23,7 +23,7 @@ const maxPolicyBytes = 64 << 10
 // policyForm is the data of the policy_edit view.
 type policyForm struct {
 	Name     string // "" for a new policy
-	Version  int    // the current version, 0 for a new policy
+	Version  int    // the version being edited (posted back as base), 0 for a new policy
 	Next     int    // the version saving makes
 	Body     string // the document as typed or as stored, in YAML
 	Lines    []policyLine
@@ -215,16 +215,23 @@ func (c *Console) policyNew(w http.ResponseWriter, r *http.Request) {
 	c.renderPolicy(w, r, http.StatusOK, policyForm{Body: body})
 }
 
-// policySave saves the edited document as the policy's next version.
+// policySave saves the edited document as the policy's next version,
+// unless another version was saved since the one the editor showed
+// (base): then the form comes back saying so, the typed document kept.
 //
-// Pattern: POST /console/policies/{name} (policy).
+// Pattern: POST /console/policies/{name} (policy, base).
 func (c *Console) policySave(w http.ResponseWriter, r *http.Request) {
 	cur, err := c.cfg.Enrol.Policy(r.Context(), r.PathValue("name"))
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	c.savePolicy(w, r, policyForm{Name: cur.Name, Version: cur.Version, Body: r.PostFormValue("policy")})
+	base, err := strconv.Atoi(r.PostFormValue("base"))
+	if err != nil || base < 1 {
+		c.fail(w, r, errs.E(errs.Invalid, "the form does not say which version it edits; open the policy again"))
+		return
+	}
+	c.savePolicy(w, r, policyForm{Name: cur.Name, Version: base, Body: r.PostFormValue("policy")})
 }
 
 // policyCreate saves a new policy's first version.
@@ -266,12 +273,16 @@ func (c *Console) savePolicy(w http.ResponseWriter, r *http.Request, f policyFor
 		c.renderPolicy(w, r, http.StatusBadRequest, f)
 		return
 	}
-	v, err := c.cfg.Enrol.SavePolicy(r.Context(), auth.FromContext(r.Context()).Actor(), p)
+	v, err := c.cfg.Enrol.SavePolicyOver(r.Context(), auth.FromContext(r.Context()).Actor(), p, f.Version)
 	var ve *enrol.ValidationError
 	switch {
 	case errors.As(err, &ve):
 		f.Problems = settingLines(f.Body, ve.Problems)
 		c.renderPolicy(w, r, http.StatusBadRequest, f)
+		return
+	case errs.KindOf(err) == errs.Conflict:
+		f.Message = errs.Message(err)
+		c.renderPolicy(w, r, http.StatusConflict, f)
 		return
 	case err != nil:
 		c.fail(w, r, err)
@@ -318,9 +329,11 @@ func (c *Console) policyClone(w http.ResponseWriter, r *http.Request) {
 	if len(f.Errors) == 0 {
 		p.Name, p.Version = f.NewName, 0
 		var v int
-		v, err = c.cfg.Enrol.SavePolicy(r.Context(), auth.FromContext(r.Context()).Actor(), p)
+		v, err = c.cfg.Enrol.SavePolicyOver(r.Context(), auth.FromContext(r.Context()).Actor(), p, 0)
 		var ve *enrol.ValidationError
 		switch {
+		case errs.KindOf(err) == errs.Conflict:
+			f.Errors["new_name"] = fmt.Sprintf("a policy named %q exists", f.NewName)
 		case errors.As(err, &ve):
 			for _, pr := range ve.Problems {
 				if pr.Field == "name" {

@@ -30,7 +30,7 @@ func TestPolicyEdit(t *testing.T) {
 
 	bad := strings.Replace(doc, "mode: manual", "mode: sometimes", 1)
 	bad = strings.Replace(bad, "validity_days: 365", "validity_days: 9000", 1)
-	res, body = e.post("/console/policies/staff", e.admin, url.Values{"policy": {bad}})
+	res, body = e.post("/console/policies/staff", e.admin, url.Values{"policy": {bad}, "base": {"1"}})
 	wantStatus(t, "invalid policy", res, body, http.StatusBadRequest)
 	for field, text := range map[string]string{"approval.mode": "mode: sometimes", "validity_days": "validity_days: 9000"} {
 		re := regexp.MustCompile(`<li id="line-\d+" class="has-problem"><code>\s*` + regexp.QuoteMeta(text) + `</code><span class="field-error line-error" data-field="` + regexp.QuoteMeta(field) + `">`)
@@ -42,17 +42,30 @@ func TestPolicyEdit(t *testing.T) {
 		t.Errorf("an invalid policy was saved: version %d", p.Version)
 	}
 
-	res, body = e.post("/console/policies/staff", e.admin, url.Values{"policy": {doc + "colour: blue\n"}})
+	res, body = e.post("/console/policies/staff", e.admin, url.Values{"policy": {doc + "colour: blue\n"}, "base": {"1"}})
 	wantStatus(t, "unknown setting", res, body, http.StatusBadRequest)
 	if !strings.Contains(body, "colour") || !strings.Contains(body, `class="has-problem"`) {
 		t.Errorf("the unknown setting is not shown:\n%s", body)
 	}
 
 	good := strings.Replace(doc, "validity_days: 365", "validity_days: 200", 1)
-	res, body = e.post("/console/policies/staff", e.admin, url.Values{"policy": {good}})
+	if !strings.Contains(body, `<input type="hidden" name="base" value="1">`) {
+		t.Errorf("the editor does not post the version it edits:\n%s", body)
+	}
+	res, body = e.post("/console/policies/staff", e.admin, url.Values{"policy": {good}, "base": {"1"}})
 	wantStatus(t, "save", res, body, http.StatusSeeOther)
 	if p, _ := e.enrol.Policy(ctx, "staff"); p.Version != 2 || p.ValidityDays != 200 {
 		t.Errorf("saved policy: version %d, validity %d", p.Version, p.ValidityDays)
+	}
+	// A second editor who opened version 1 does not overwrite version 2.
+	stale := strings.Replace(doc, "validity_days: 365", "validity_days: 100", 1)
+	res, body = e.post("/console/policies/staff", e.admin, url.Values{"policy": {stale}, "base": {"1"}})
+	wantStatus(t, "save over a newer version", res, body, http.StatusConflict)
+	if !strings.Contains(body, "changed meanwhile") || !strings.Contains(body, "validity_days: 100") {
+		t.Errorf("the refused edit does not say why, or lost the typed document:\n%s", body)
+	}
+	if p, _ := e.enrol.Policy(ctx, "staff"); p.Version != 2 || p.ValidityDays != 200 {
+		t.Errorf("after the stale edit: version %d, validity %d; want version 2 unchanged", p.Version, p.ValidityDays)
 	}
 
 	// Version 1 came from the fixture; the console's save is the newest.
