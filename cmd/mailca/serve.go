@@ -30,16 +30,25 @@ import (
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", `Usage: mailca serve [--dir DIR] [--addr ADDR] [--tls-cert FILE --tls-key FILE]
 
-Runs the web server (enrolment form, activation, development mailbox) and
-the outbox worker that delivers email. The data directory must have been
-created with 'mailca init'. The CA key passphrase comes from
-MAILCA_KEY_PASSPHRASE or the configured passphrase file.
+Runs the web server (enrolment form, activation, the RA Management
+Console, the REST API, CRLs and OCSP), the outbox worker that delivers
+email, the webhook dispatcher and the scheduled jobs (expiry, reminders,
+stalled imports). The data directory must have been created with 'mailca
+init'. The CA key passphrase comes from MAILCA_KEY_PASSPHRASE or the
+configured passphrase file; the PIN of keys in an HSM from
+MAILCA_PKCS11_PIN or [pkcs11] pin_file. With [database] url set to a
+PostgreSQL database, several serve processes can share it.
+
+On the first run (no console account yet) serve prints a one-time link to
+create the first administrator: on standard output when it is a terminal,
+else into DIR/setup-link.txt (mode 0600), whose path it prints.
 
 With no SMTP server configured ([mail] smtp_host), email stays in the outbox
 and the development mailbox at /dev/mailbox shows it to clients on this
 machine only.
 
-The RA Management Console is at /console/. With --tls-cert and --tls-key
+The RA Management Console is at /console/, the REST API at /api/v1/
+(its OpenAPI document at /api/v1/openapi.json). With --tls-cert and --tls-key
 (or [server] tls_cert and tls_key) mailca serves HTTPS itself; then, or
 when server.public_url is https (a TLS proxy in front), the console's
 session cookie is Secure (__Host-) and its pages send HSTS.

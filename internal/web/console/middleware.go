@@ -12,9 +12,10 @@ import (
 )
 
 // contentSecurityPolicy is the console's: the server's own, plus data:
-// images for the TOTP QR code.
+// images for the TOTP QR code and requests to itself for the upload's
+// progress bar (upload.js).
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // headers sets the security headers of every console response. They
 // replace the server's defaults (internal/web sets its own first).
