@@ -189,6 +189,9 @@ func (s *server) wrap(rt route) http.Handler {
 			}
 		}
 		err := checkQuery(rt, r)
+		if err == nil && k != nil && rt.Method == http.MethodGet {
+			err = s.auditRead(r, rt, k)
+		}
 		if err == nil {
 			err = rt.handle(s, w, r, k)
 		}
@@ -201,6 +204,20 @@ func (s *server) wrap(rt route) http.Handler {
 		}
 	})
 }
+
+// auditRead records that key k read through route rt: every call is
+// audited with the key's identity, reads here (before anything is read,
+// so that a read that cannot be recorded does not happen) and changes by
+// the domain functions that make them. The path holds IDs and serials,
+// never a secret.
+func (s *server) auditRead(r *http.Request, rt route, k *apikey.Key) error {
+	return s.store.Audit(r.Context(), enrol.Event{Actor: k.Actor(), Action: ReadAction, Object: "api:" + rt.Path, Detail: r.Method + " " + r.URL.Path})
+}
+
+// ReadAction is the audit action of a read through the API. The events
+// endpoint leaves these out, so that a client polling it does not read
+// its own polls back.
+const ReadAction = "api.read"
 
 func (s *server) authenticate(r *http.Request) (*apikey.Key, *Problem) {
 	h := r.Header.Get("Authorization")

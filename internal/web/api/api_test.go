@@ -18,6 +18,7 @@ import (
 
 	"github.com/mailca/mailca/internal/apikey"
 	"github.com/mailca/mailca/internal/enrol"
+	"github.com/mailca/mailca/internal/store/sqlite"
 	"github.com/mailca/mailca/internal/web/api"
 )
 
@@ -461,5 +462,46 @@ func TestCrossOrigin(t *testing.T) {
 		if rec.Code != c.want {
 			t.Errorf("%s: status %d, want %d\n%s", c.name, rec.Code, c.want, rec.Body)
 		}
+	}
+}
+
+// TestReadsAudited: every read through the API is an audit event with the
+// key's identity, recorded whether or not the resource exists; the events
+// endpoint leaves these out, so that polling it does not read back its own
+// polls.
+func TestReadsAudited(t *testing.T) {
+	e := newEnv(t)
+	k := e.key("hr-reader", []apikey.Scope{apikey.PoliciesRead, apikey.EventsRead})
+	if r := e.get(k, "/api/v1/policies/test"); r.status != 200 {
+		t.Fatalf("read policy: %d %s", r.status, r.body)
+	}
+	e.get(k, "/api/v1/policies/nonesuch").problem(t, "unknown policy", 404, api.KindNotFound)
+	evs, err := e.db.AuditFilter(context.Background(), sqlite.AuditQuery{Action: api.ReadAction})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var details []string
+	for _, ev := range evs {
+		if ev.Actor != "apikey:hr-reader" || ev.Object != "api:/policies/{name}" {
+			t.Errorf("read event %+v, want actor apikey:hr-reader, object api:/policies/{name}", ev)
+		}
+		details = append(details, ev.Detail)
+	}
+	if want := []string{"GET /api/v1/policies/nonesuch, from 192.0.2.1", "GET /api/v1/policies/test, from 192.0.2.1"}; !slices.Equal(details, want) {
+		t.Errorf("read events %q, want %q (newest first)", details, want)
+	}
+	var page struct {
+		Items []struct{ Action string }
+		Next  int64
+	}
+	e.get(k, "/api/v1/events").json(t, &page)
+	for _, it := range page.Items {
+		if it.Action == api.ReadAction {
+			t.Errorf("the events endpoint lists a read: %+v", page.Items)
+		}
+	}
+	// The cursor passes the reads too, this one included.
+	if head, _ := e.db.AuditFilter(context.Background(), sqlite.AuditQuery{Limit: 1}); len(head) != 1 || page.Next != head[0].Seq {
+		t.Errorf("events cursor %d, want the chain's head %+v", page.Next, head)
 	}
 }

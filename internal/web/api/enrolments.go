@@ -286,8 +286,11 @@ func (s *server) listEvents(w http.ResponseWriter, r *http.Request, k *apikey.Ke
 		Next  int64       `json:"next"`
 	}{Items: make([]eventJSON, 0, len(recs)), Next: after}
 	for _, rec := range recs {
-		out.Items = append(out.Items, toEvent(rec))
 		out.Next = rec.Seq
+		if rec.Action == ReadAction {
+			continue
+		}
+		out.Items = append(out.Items, toEvent(rec))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
