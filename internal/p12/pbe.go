@@ -46,8 +46,23 @@ func encrypt(rand io.Reader, f Format, password string, iterations int, plaintex
 	if f == Modern {
 		return encryptPBES2(rand, password, salt, iterations, plaintext)
 	}
+	// Some readers derive a 3DES key wrongly from about one salt in a
+	// hundred (see shortBlock); draw again until every reader agrees.
+	for range maxSaltDraws {
+		if _, short := kdf(sha1.New, bmpPassword(password), salt, idKey, iterations, 24); !short {
+			break
+		}
+		if _, err := io.ReadFull(rand, salt); err != nil {
+			return pkix.AlgorithmIdentifier{}, nil, fmt.Errorf("p12: reading salt: %w", err)
+		}
+	}
 	return encryptTripleDES(password, salt, iterations, plaintext)
 }
+
+// maxSaltDraws bounds the salts encrypt draws for 3DES. One in about a
+// hundred is refused, so the bound is never reached with a real random
+// source; it only keeps a broken one from looping for ever.
+const maxSaltDraws = 64
 
 // encryptTripleDES implements pbeWithSHAAnd3-KeyTripleDES-CBC (RFC 7292,
 // appendix C): key and IV both come from the PKCS#12 KDF with SHA-1.
@@ -126,13 +141,24 @@ const (
 // pkcs12KDF returns n bytes derived from password, a NUL-terminated
 // BMPString, and salt for the purpose id, following RFC 7292, appendix B.2.
 func pkcs12KDF(newHash func() hash.Hash, password, salt []byte, id byte, iterations, n int) []byte {
+	out, _ := kdf(newHash, password, salt, id, iterations, n)
+	return out
+}
+
+// kdf is pkcs12KDF, and also reports shortBlock: whether a block Ij of I,
+// updated for a further round, began with a zero byte. Readers that
+// convert Ij through a big integer without padding it back to v bytes
+// (gpgsm 2.2's minip12, with libgcrypt's gcry_mpi_print) shift such a
+// block and derive another key, so they cannot open the file: with
+// SHA-1, a 3DES key (24 bytes) takes two rounds, and one salt in about a
+// hundred makes such a block.
+func kdf(newHash func() hash.Hash, password, salt []byte, id byte, iterations, n int) (out []byte, shortBlock bool) {
 	h := newHash()
 	u, v := h.Size(), h.BlockSize()
 	d := bytes.Repeat([]byte{id}, v)
 	// I = S || P, each stretched to a whole number of v-byte blocks.
 	i := append(stretch(salt, v), stretch(password, v)...)
 	b := make([]byte, v)
-	var out []byte
 	for {
 		// A = H^r(D || I)
 		h.Reset()
@@ -146,7 +172,7 @@ func pkcs12KDF(newHash func() hash.Hash, password, salt []byte, id byte, iterati
 		}
 		out = append(out, a...)
 		if len(out) >= n {
-			return out[:n]
+			return out[:n], shortBlock
 		}
 		// Every v-byte block Ij of I becomes (Ij + B + 1) mod 2^8v, where
 		// B is A repeated to v bytes.
@@ -160,6 +186,7 @@ func pkcs12KDF(newHash func() hash.Hash, password, salt []byte, id byte, iterati
 				i[j+k] = byte(sum)
 				carry = sum >> 8
 			}
+			shortBlock = shortBlock || i[j] == 0
 		}
 	}
 }

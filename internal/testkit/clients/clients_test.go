@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailca/mailca/internal/testkit/clients"
 	"software.sslmate.com/src/go-pkcs12"
+
+	mailcap12 "github.com/mailca/mailca/internal/p12"
+	"github.com/mailca/mailca/internal/testkit/clients"
 )
 
 // hierarchy is a throwaway root, issuing CA and subscriber.
@@ -127,9 +129,11 @@ func newHierarchy(tb testing.TB, kind keyKind, email string) hierarchy {
 	}, ca, leafKey.Public(), caKey)
 
 	const password = "correct horse"
-	p12, err := pkcs12.LegacyDES.Encode(leafKey, leaf, []*x509.Certificate{ca}, password)
+	// mailca's own encoder, in the format it issues by default: it draws
+	// the salts every client can read (see internal/p12).
+	p12, err := mailcap12.Encode(rand.Reader, leafKey, leaf, []*x509.Certificate{ca}, email, password, mailcap12.Legacy)
 	if err != nil {
-		tb.Fatalf("pkcs12 Encode: %v", err)
+		tb.Fatalf("p12.Encode: %v", err)
 	}
 	return hierarchy{
 		id: clients.Identity{
