@@ -154,6 +154,13 @@ CSV uploads are kept in DIR/spool while they are imported.
 	if err != nil {
 		return err
 	}
+	// Templates edited on another node, or by hand, reach this node's
+	// emails within a minute (an edit in this node's console at once).
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		reloadEvery(workCtx, time.Minute, tmpl.Reload, logger)
+	}()
 	if err := startLifecycle(workCtx, &wg, in, logger); err != nil {
 		return err
 	}
@@ -239,6 +246,23 @@ CSV uploads are kept in DIR/spool while they are imported.
 	stopWork()
 	wg.Wait()
 	return err
+}
+
+// reloadEvery calls reload every period until ctx ends, logging a
+// failure (the templates in use then stay).
+func reloadEvery(ctx context.Context, period time.Duration, reload func() error, logger *slog.Logger) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := reload(); err != nil {
+				logger.Warn("email templates not reloaded", "err", err)
+			}
+		}
+	}
 }
 
 // wakeAfterPost pokes the outbox worker after every POST, so the email a
