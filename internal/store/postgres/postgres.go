@@ -18,9 +18,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +26,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mailca/mailca/internal/store"
 )
 
 //go:embed migrations/*.sql
@@ -108,37 +108,11 @@ func (db *DB) Ping(ctx context.Context) error {
 	return db.pool.QueryRow(ctx, `SELECT 1`).Scan(&n)
 }
 
-type migration struct {
-	version int
-	name    string
-}
-
-func listMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrations, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("postgres: migration %s is not named NNNN_name.sql", e.Name())
-		}
-		out = append(out, migration{v, e.Name()})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	return out, nil
-}
+// knownMigrations are the embedded migrations, read once.
+var knownMigrations, migrationsErr = store.Migrations(migrations, "migrations")
 
 // SchemaVersion returns the newest migration this program knows.
-func SchemaVersion() int {
-	ms, err := listMigrations()
-	if err != nil || len(ms) == 0 {
-		return 0
-	}
-	return ms[len(ms)-1].version
-}
+func SchemaVersion() int { return store.Newest(knownMigrations) }
 
 // Version returns the schema version of the database.
 func (db *DB) Version(ctx context.Context) (int, error) {
@@ -167,37 +141,32 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
-	ms, err := listMigrations()
-	if err != nil {
-		return err
+	if migrationsErr != nil {
+		return migrationsErr
 	}
-	if known := SchemaVersion(); current > known {
-		return fmt.Errorf("postgres: database schema version %d is newer than this mailca knows (%d); upgrade mailca", current, known)
+	if err := store.CheckSchema(current, knownMigrations); err != nil {
+		return fmt.Errorf("postgres: %w", err)
 	}
-	for _, m := range ms {
-		if m.version <= current {
+	for _, m := range knownMigrations {
+		if m.Version <= current {
 			continue
 		}
-		body, err := migrations.ReadFile("migrations/" + m.name)
-		if err != nil {
-			return err
-		}
-		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			// No arguments: the simple protocol, which runs every
 			// statement of the file.
-			if _, err := tx.Exec(ctx, string(body)); err != nil {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
 			}
-			if step := migrationSteps[m.version]; step != nil {
+			if step := migrationSteps[m.Version]; step != nil {
 				if err := step(ctx, tx); err != nil {
 					return err
 				}
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, m.version, db.now().Unix())
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, m.Version, db.now().Unix())
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("postgres: migration %s: %w", m.name, err)
+			return fmt.Errorf("postgres: migration %s: %w", m.File, err)
 		}
 	}
 	return nil

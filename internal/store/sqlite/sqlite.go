@@ -7,16 +7,14 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/mailca/mailca/internal/store"
 )
 
 //go:embed migrations/*.sql
@@ -148,37 +146,11 @@ func (db *DB) Close() error {
 // SetClock replaces the clock used for record times; for tests.
 func (db *DB) SetClock(now func() time.Time) { db.now = now }
 
-type migration struct {
-	version int
-	name    string
-}
-
-func listMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrations, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("sqlite: migration %s is not named NNNN_name.sql", e.Name())
-		}
-		out = append(out, migration{v, e.Name()})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	return out, nil
-}
+// knownMigrations are the embedded migrations, read once.
+var knownMigrations, migrationsErr = store.Migrations(migrations, "migrations")
 
 // SchemaVersion returns the newest migration this program knows.
-func SchemaVersion() int {
-	ms, err := listMigrations()
-	if err != nil || len(ms) == 0 {
-		return 0
-	}
-	return ms[len(ms)-1].version
-}
+func SchemaVersion() int { return store.Newest(knownMigrations) }
 
 // migrate applies each missing migration in its own transaction.
 func (db *DB) migrate(ctx context.Context) error {
@@ -189,35 +161,30 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err := db.write.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
-	ms, err := listMigrations()
-	if err != nil {
-		return err
+	if migrationsErr != nil {
+		return migrationsErr
 	}
-	if known := SchemaVersion(); current > known {
-		return fmt.Errorf("sqlite: database schema version %d is newer than this mailca knows (%d); upgrade mailca", current, known)
+	if err := store.CheckSchema(current, knownMigrations); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
-	for _, m := range ms {
-		if m.version <= current {
+	for _, m := range knownMigrations {
+		if m.Version <= current {
 			continue
 		}
-		body, err := migrations.ReadFile("migrations/" + m.name)
-		if err != nil {
-			return err
-		}
-		err = db.tx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		err := db.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 				return err
 			}
-			if step := migrationSteps[m.version]; step != nil {
+			if step := migrationSteps[m.Version]; step != nil {
 				if err := step(ctx, tx); err != nil {
 					return err
 				}
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, db.now().Unix())
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.Version, db.now().Unix())
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+			return fmt.Errorf("sqlite: migration %s: %w", m.File, err)
 		}
 	}
 	return nil
