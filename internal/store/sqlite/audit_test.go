@@ -119,55 +119,21 @@ func TestAuditEventsWhileWriting(t *testing.T) {
 	}
 }
 
-func TestAuditFilter(t *testing.T) {
+// TestAuditFilterBytes: an object prefix ending in 0xFF octets, which
+// only SQLite can store (PostgreSQL text is UTF-8), still has an upper
+// bound. The filters themselves are tested on both dialects by
+// internal/store/storetest.
+func TestAuditFilterBytes(t *testing.T) {
 	ctx := context.Background()
 	db := openAuditDB(t, sampleEvents...)
-	at := func(seq int) time.Time { return auditStart.Add(time.Duration(seq-1) * time.Minute) }
-	tests := []struct {
-		name string
-		q    sqlite.AuditQuery
-		want []int64 // newest first
-	}{
-		{"all", sqlite.AuditQuery{}, []int64{9, 8, 7, 6, 5, 4, 3, 2, 1}},
-		{"actor", sqlite.AuditQuery{Actor: "user:a@example.com"}, []int64{5}},
-		{"actor is exact", sqlite.AuditQuery{Actor: "user:"}, nil},
-		{"action", sqlite.AuditQuery{Action: "enrolment.invite"}, []int64{4, 3, 2}},
-		{"object prefix", sqlite.AuditQuery{Object: "enrolment:1"}, []int64{6, 5, 4, 2}},
-		{"object kind", sqlite.AuditQuery{Object: "batch:"}, []int64{7, 1}},
-		{"object exact match", sqlite.AuditQuery{Object: "enrolment:2"}, []int64{3}},
-		{"wildcards are literal", sqlite.AuditQuery{Object: "x%"}, []int64{8}},
-		{"prefix ending in 0xFF", sqlite.AuditQuery{Object: "x\xff"}, []int64{9}},
-		{"since", sqlite.AuditQuery{Since: at(8)}, []int64{9, 8}},
-		{"until", sqlite.AuditQuery{Until: at(3)}, []int64{2, 1}},
-		{"since and until", sqlite.AuditQuery{Since: at(3), Until: at(5)}, []int64{4, 3}},
-		{"time in another zone", sqlite.AuditQuery{Since: at(9).In(time.FixedZone("X", 5*3600))}, []int64{9}},
-		{"before", sqlite.AuditQuery{Before: 3}, []int64{2, 1}},
-		{"limit", sqlite.AuditQuery{Limit: 2}, []int64{9, 8}},
-		{"combined", sqlite.AuditQuery{Actor: "cli", Action: "enrolment.invite", Object: "enrolment:1", Since: at(2)}, []int64{4, 2}},
-		{"nothing", sqlite.AuditQuery{Action: "certificate.revoke"}, nil},
+	q := sqlite.AuditQuery{Object: "x\xff"}
+	if got := seqsOf(mustAuditFilter(t, db, q)); !slices.Equal(got, []int64{9}) {
+		t.Errorf("AuditFilter(%+v) = %v, want [9]", q, got)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			rs, err := db.AuditFilter(ctx, tt.q)
-			if err != nil {
-				t.Fatalf("AuditFilter: %v", err)
-			}
-			if got := seqsOf(rs); !slices.Equal(got, tt.want) {
-				t.Errorf("AuditFilter(%+v) = %v, want %v", tt.q, got, tt.want)
-			}
-			// AuditScan selects the same events, oldest first.
-			var scanned []audit.Record
-			err = db.AuditScan(ctx, tt.q, func(r audit.Record) error { scanned = append(scanned, r); return nil })
-			want := slices.Clone(tt.want)
-			slices.Reverse(want)
-			if tt.q.Limit > 0 {
-				want = seqsOf(mustAuditFilter(t, db, sqlite.AuditQuery{Limit: 1000}))
-				slices.Reverse(want)
-			}
-			if got := seqsOf(scanned); err != nil || !slices.Equal(got, want) {
-				t.Errorf("AuditScan(%+v) = %v, %v; want %v", tt.q, got, err, want)
-			}
-		})
+	var scanned []int64
+	err := db.AuditScan(ctx, q, func(r audit.Record) error { scanned = append(scanned, r.Seq); return nil })
+	if err != nil || !slices.Equal(scanned, []int64{9}) {
+		t.Errorf("AuditScan(%+v) = %v, %v; want [9]", q, scanned, err)
 	}
 }
 
