@@ -210,15 +210,11 @@ const setupLinkFile = "setup-link.txt"
 // output that ends up in a log) it goes instead to a 0600 file in the data
 // directory, whose path is printed. Once an account exists, the file is
 // removed.
-func printFirstRun(ctx context.Context, stdout io.Writer, cfg *config.Config, db auth.Store) error {
-	return writeFirstRun(ctx, stdout, isTerminal(stdout), cfg, db)
+func printFirstRun(ctx context.Context, stdout io.Writer, cfg *config.Config, svc *auth.Service) error {
+	return writeFirstRun(ctx, stdout, isTerminal(stdout), cfg, svc)
 }
 
-func writeFirstRun(ctx context.Context, stdout io.Writer, terminal bool, cfg *config.Config, db auth.Store) error {
-	svc, err := newAuth(cfg, db)
-	if err != nil {
-		return err
-	}
+func writeFirstRun(ctx context.Context, stdout io.Writer, terminal bool, cfg *config.Config, svc *auth.Service) error {
 	empty, err := svc.NeedsSetup(ctx)
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
+	"github.com/mailca/mailca/internal/auth"
 	"github.com/mailca/mailca/internal/config"
 	"github.com/mailca/mailca/internal/store/sqlite"
 )
@@ -128,7 +129,7 @@ func TestFirstRunLink(t *testing.T) {
 	}
 	defer db.Close()
 	var out bytes.Buffer
-	if err := writeFirstRun(context.Background(), &out, true, cfg, db); err != nil {
+	if err := writeFirstRun(context.Background(), &out, true, cfg, mustAuth(t, cfg, db)); err != nil {
 		t.Fatal(err)
 	}
 	re := regexp.MustCompile(`^first run: create the first administrator at ` + regexp.QuoteMeta(strings.TrimRight(cfg.Server.PublicURL, "/")) +
@@ -162,7 +163,7 @@ func TestFirstRunLinkNotOnTerminal(t *testing.T) {
 	}
 	defer db.Close()
 	var out bytes.Buffer
-	if err := printFirstRun(context.Background(), &out, cfg, db); err != nil { // a bytes.Buffer is no terminal
+	if err := printFirstRun(context.Background(), &out, cfg, mustAuth(t, cfg, db)); err != nil { // a bytes.Buffer is no terminal
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "setup-link.txt")
@@ -184,7 +185,7 @@ func TestFirstRunLinkNotOnTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := printFirstRun(context.Background(), &out, cfg, db); err != nil {
+	if err := printFirstRun(context.Background(), &out, cfg, mustAuth(t, cfg, db)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
@@ -239,4 +240,13 @@ func TestAdminCancelAndUnlock(t *testing.T) {
 	if a, _ := svc.AccountByEmail(context.Background(), "ann@example.org"); !a.LockedUntil.IsZero() {
 		t.Errorf("ann after unlock: %+v, want unlocked", a)
 	}
+}
+
+func mustAuth(t *testing.T, cfg *config.Config, db auth.Store) *auth.Service {
+	t.Helper()
+	svc, err := newAuth(cfg, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
 }

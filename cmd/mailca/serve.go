@@ -164,7 +164,13 @@ CSV uploads are kept in DIR/spool while they are imported.
 	if err := startLifecycle(workCtx, &wg, in, logger); err != nil {
 		return err
 	}
-	cons, err := newConsole(cfg, in, devMailbox, templateDir, tmpl.Reload, secureConsole(cfg, secure), logger)
+	// One account service for the console and the first-run link: its
+	// start-up hashes a password.
+	accounts, err := newAuth(cfg, in.DB)
+	if err != nil {
+		return err
+	}
+	cons, err := newConsole(cfg, in, accounts, devMailbox, templateDir, tmpl.Reload, secureConsole(cfg, secure), logger)
 	if err != nil {
 		return err
 	}
@@ -209,7 +215,7 @@ CSV uploads are kept in DIR/spool while they are imported.
 		TLSConfig:         tlsConfig,
 	}
 	fmt.Fprintf(stdout, "mailca listening on %s (public URL %s)\n", ln.Addr(), cfg.Server.PublicURL)
-	if err := printFirstRun(ctx, stdout, cfg, in.DB); err != nil {
+	if err := printFirstRun(ctx, stdout, cfg, accounts); err != nil {
 		return err
 	}
 	if devMailbox != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mailca/mailca/internal/apikey"
+	"github.com/mailca/mailca/internal/auth"
 	"github.com/mailca/mailca/internal/config"
 	"github.com/mailca/mailca/internal/datadir"
 	"github.com/mailca/mailca/internal/enrol"
@@ -16,17 +17,13 @@ import (
 )
 
 // newConsole returns the RA Management Console's handler for serve: the
-// accounts of newAuth, the instance's enrolment service and database, the
+// accounts of svc (newAuth), the instance's enrolment service and database, the
 // development mailbox when there is no SMTP server (dev != nil), and
 // Secure cookies with HSTS when browsers use HTTPS (secureConsole). Uploads are
 // spooled in <data dir>/spool, where the files of imports that died with
 // their process are removed first. serve closes the console after its
 // HTTP server, to let the background imports finish (Console.Close).
-func newConsole(cfg *config.Config, in *datadir.Instance, dev web.DevMailbox, templateDir string, reloadMail func() error, secure bool, logger *slog.Logger) (*console.Console, error) {
-	svc, err := newAuth(cfg, in.DB)
-	if err != nil {
-		return nil, err
-	}
+func newConsole(cfg *config.Config, in *datadir.Instance, svc *auth.Service, dev web.DevMailbox, templateDir string, reloadMail func() error, secure bool, logger *slog.Logger) (*console.Console, error) {
 	proxies, err := trustedProxies(cfg)
 	if err != nil {
 		return nil, err
