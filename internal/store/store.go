@@ -94,15 +94,10 @@ type Console interface {
 	EnrolmentValidations(ctx context.Context, id int64) ([]enrol.Validation, error)
 	// RecentBatches returns the newest batches, newest first.
 	RecentBatches(ctx context.Context, limit int) ([]*enrol.Batch, error)
-	// BatchError returns why a batch stopped, "" when it did not;
-	// enrol.ErrNotFound for no such batch.
-	BatchError(ctx context.Context, id int64) (string, error)
 	// BatchRows returns up to limit report rows after the given line.
 	BatchRows(ctx context.Context, batchID int64, afterLine int, refusedOnly bool, limit int) ([]BatchRow, error)
 	// ScanBatchRows calls fn with every report row, in line order.
 	ScanBatchRows(ctx context.Context, batchID int64, fn func(BatchRow) error) error
-	// SetBatchError records why a batch stopped.
-	SetBatchError(ctx context.Context, batchID int64, msg string) error
 }
 
 // ErrNoMessage is returned for an outbox message that does not exist.

@@ -404,24 +404,6 @@ func (db *DB) scanBatchRows(ctx context.Context, q string, args []any, fn func(s
 	return nil
 }
 
-// SetBatchError records why a batch stopped.
-func (db *DB) SetBatchError(ctx context.Context, batchID int64, msg string) error {
-	if _, err := db.pool.Exec(ctx, `UPDATE batches SET error = $1 WHERE id = $2`, msg, batchID); err != nil {
-		return fmt.Errorf("postgres: recording batch error: %w", err)
-	}
-	return nil
-}
-
-// BatchError returns why a batch stopped; "" when it did not.
-func (db *DB) BatchError(ctx context.Context, batchID int64) (string, error) {
-	var msg string
-	err := db.pool.QueryRow(ctx, `SELECT error FROM batches WHERE id = $1`, batchID).Scan(&msg)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", enrol.ErrNotFound
-	}
-	return msg, err
-}
-
 // RecentBatches returns the newest batches, newest first.
 func (db *DB) RecentBatches(ctx context.Context, limit int) ([]*enrol.Batch, error) {
 	rows, err := db.pool.Query(ctx, `SELECT id, policy, filename, actor, state, rows, invited, refused, created_at, COALESCE(done_at, 0), updated_at

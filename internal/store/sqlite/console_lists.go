@@ -410,24 +410,6 @@ func (db *DB) scanBatchRows(ctx context.Context, q string, args []any, fn func(s
 	return nil
 }
 
-// SetBatchError records why a batch stopped.
-func (db *DB) SetBatchError(ctx context.Context, batchID int64, msg string) error {
-	if _, err := db.write.ExecContext(ctx, `UPDATE batches SET error = ? WHERE id = ?`, msg, batchID); err != nil {
-		return fmt.Errorf("sqlite: recording batch error: %w", err)
-	}
-	return nil
-}
-
-// BatchError returns why a batch stopped; "" when it did not.
-func (db *DB) BatchError(ctx context.Context, batchID int64) (string, error) {
-	var msg string
-	err := db.readRow(ctx, `SELECT error FROM batches WHERE id = ?`, batchID).Scan(&msg)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", enrol.ErrNotFound
-	}
-	return msg, err
-}
-
 // RecentBatches returns the newest batches, newest first.
 func (db *DB) RecentBatches(ctx context.Context, limit int) ([]*enrol.Batch, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT id, policy, filename, actor, state, rows, invited, refused, created_at, COALESCE(done_at, 0), updated_at

@@ -231,10 +231,4 @@ func TestBatchRows(t *testing.T) {
 	if err != nil || n != len(rows) {
 		t.Errorf("ScanBatchRows: %d rows, %v; want %d", n, err, len(rows))
 	}
-	if err := db.SetBatchError(ctx, b.ID, "the file broke off"); err != nil {
-		t.Fatal(err)
-	}
-	if msg, err := db.BatchError(ctx, b.ID); err != nil || msg != "the file broke off" {
-		t.Errorf("BatchError = %q, %v", msg, err)
-	}
 }

@@ -736,18 +736,6 @@ func testConsoleBatches(t *testing.T, s store.Store) {
 	if !errors.Is(err, stop) || n != 1100 {
 		t.Errorf("ScanBatchRows = %d rows, %v", n, err)
 	}
-	if msg, err := s.BatchError(ctx, bs[1].ID); err != nil || msg != "" {
-		t.Errorf("BatchError before = %q, %v", msg, err)
-	}
-	if err := s.SetBatchError(ctx, bs[1].ID, "line 7: the file broke off"); err != nil {
-		t.Fatal(err)
-	}
-	if msg, err := s.BatchError(ctx, bs[1].ID); err != nil || msg != "line 7: the file broke off" {
-		t.Errorf("BatchError = %q, %v", msg, err)
-	}
-	if _, err := s.BatchError(ctx, 99999); !errors.Is(err, enrol.ErrNotFound) {
-		t.Errorf("BatchError(missing) = %v, want ErrNotFound", err)
-	}
 }
 
 func testConsoleWrites(t *testing.T, s store.Store) {

@@ -13,7 +13,6 @@ import (
 // batchPage is the data of the batch view.
 type batchPage struct {
 	Batch       *enrol.Batch
-	Error       string
 	Rows        []store.BatchRow
 	RefusedOnly bool
 	Next        string
@@ -48,10 +47,6 @@ func (c *Console) batchShow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := batchPage{Batch: b, RefusedOnly: r.URL.Query().Get("refused") == "1", Self: r.URL.RequestURI(), Stalled: b.Stalled(c.now())}
-	if data.Error, err = c.cfg.Store.BatchError(r.Context(), b.ID); err != nil {
-		c.fail(w, r, err)
-		return
-	}
 	after := int(queryID(r, "after"))
 	if data.Rows, err = c.cfg.Store.BatchRows(r.Context(), b.ID, after, data.RefusedOnly, pageSize+1); err != nil {
 		c.fail(w, r, err)

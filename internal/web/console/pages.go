@@ -85,8 +85,6 @@ type pageStore interface {
 	Batch(ctx context.Context, id int64) (*enrol.Batch, error)
 	// RecentBatches returns the newest batches, newest first.
 	RecentBatches(ctx context.Context, limit int) ([]*enrol.Batch, error)
-	// BatchError returns why a batch stopped, "" when it did not.
-	BatchError(ctx context.Context, id int64) (string, error)
 	// BatchRows returns up to limit report rows after the given line.
 	BatchRows(ctx context.Context, batchID int64, afterLine int, refusedOnly bool, limit int) ([]store.BatchRow, error)
 	// ScanBatchRows calls fn with every report row, in line order.
